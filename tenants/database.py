@@ -1,0 +1,57 @@
+"""The one engine and connection pool that serves every tenant.
+
+Connections start with an empty `search_path`, so an unqualified table name resolves to
+nothing until a tenant transaction binds one with `SET LOCAL` (see `tenants.binding`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+
+
+def async_url(url: str) -> str:
+    """Turn any PostgreSQL URL into the asyncpg flavour SQLAlchemy needs."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "postgresql":
+        raise ValueError(f"Renshi needs PostgreSQL, not {parsed.get_backend_name()!r}.")
+    return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
+
+
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, **kw: Any) -> AsyncEngine:
+    """Create the shared engine. Callers normally use `get_engine` instead."""
+    return create_async_engine(
+        async_url(url),
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args={
+            "server_settings": {"search_path": "", "application_name": "renshi"},
+        },
+        **kw,
+    )
+
+
+_engine: AsyncEngine | None = None
+
+
+def configure_engine(engine: AsyncEngine) -> None:
+    """Install `engine` as the process-wide engine (the app factory and CLI do this)."""
+    global _engine  # noqa: PLW0603 - the single process-wide pool, set once at start
+    _engine = engine
+
+
+def get_engine() -> AsyncEngine:
+    if _engine is None:
+        raise RuntimeError("The database engine is not configured; call configure_engine().")
+    return _engine
+
+
+async def dispose_engine() -> None:
+    global _engine  # noqa: PLW0603
+    if _engine is not None:
+        await _engine.dispose()
+        _engine = None

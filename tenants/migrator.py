@@ -1,0 +1,181 @@
+"""Alembic for two lines of revisions: the shared schema and the tenant schemas.
+
+Revisions live in `migrations/shared` and `migrations/tenant`. A tenant schema is migrated
+inside one transaction that first binds its `search_path`, so tenant revisions create
+unqualified tables and never name a schema themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.operations import Operations
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from tenants.binding import search_path_sql
+from tenants.errors import MigrationLocked
+from tenants.slugs import SHARED_SCHEMA, quote_ident, schema_for
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+SHARED_LINE = MIGRATIONS_DIR / "shared"
+TENANT_LINE = MIGRATIONS_DIR / "tenant"
+
+# Arbitrary but fixed key of the advisory lock that serialises migration runs.
+MIGRATION_LOCK_KEY = 7_362_821_001
+
+
+def script_directory(location: Path) -> ScriptDirectory:
+    config = Config()
+    config.set_main_option("script_location", str(location))
+    return ScriptDirectory.from_config(config)
+
+
+def head_of(location: Path) -> str:
+    head = script_directory(location).get_current_head()
+    if head is None:
+        raise RuntimeError(f"No revisions in {location}.")
+    return head
+
+
+def upgrade_schema(connection: Connection, location: Path, version_schema: str) -> None:
+    """Upgrade the schema the connection is bound to, inside the caller's transaction."""
+    script = script_directory(location)
+
+    def upgrade(revision: Any, _context: MigrationContext) -> Any:
+        return script._upgrade_revs("heads", revision)
+
+    context = MigrationContext.configure(
+        connection,
+        opts={
+            "script": script,
+            "fn": upgrade,
+            "version_table_schema": version_schema,
+            "transactional_ddl": True,
+        },
+    )
+    with Operations.context(context):
+        context.run_migrations()
+
+
+async def migrate_shared(engine: AsyncEngine) -> None:
+    """Bring the shared schema to head in one transaction."""
+    async with engine.begin() as conn:
+        await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(SHARED_SCHEMA)}"))
+        await conn.execute(text(f"SET LOCAL search_path TO {quote_ident(SHARED_SCHEMA)}"))
+        await conn.run_sync(upgrade_schema, SHARED_LINE, SHARED_SCHEMA)
+
+
+async def migrate_tenant_schema(
+    conn: AsyncConnection, schema: str, location: Path = TENANT_LINE
+) -> None:
+    """Upgrade one tenant-line schema inside the connection's current transaction."""
+    await conn.execute(text(search_path_sql(schema)))
+    await conn.run_sync(upgrade_schema, location, schema)
+
+
+@dataclasses.dataclass
+class TenantMigration:
+    """What happened to one tenant in a migration run."""
+
+    slug: str
+    outcome: str  # ok, failed or skipped
+    from_revision: str | None
+    to_revision: str | None
+    seconds: float
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@contextlib.asynccontextmanager
+async def migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Hold the global migration lock for the block, or raise `MigrationLocked` at once."""
+    async with engine.connect() as conn:
+        taken = await conn.scalar(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+        )
+        await conn.commit()
+        if not taken:
+            raise MigrationLocked("Another migration run holds the lock; try again later.")
+        try:
+            yield
+        finally:
+            await conn.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
+            )
+            await conn.commit()
+
+
+async def tenant_revisions(engine: AsyncEngine, slugs: Sequence[str]) -> dict[str, str | None]:
+    """Every tenant's current revision, read in one query."""
+    if not slugs:
+        return {}
+    parts = [
+        f"SELECT CAST(:s{i} AS text) AS slug,"
+        f" (SELECT max(version_num) FROM {quote_ident(schema_for(slug))}.alembic_version)"
+        " AS revision"
+        for i, slug in enumerate(slugs)
+    ]
+    params = {f"s{i}": slug for i, slug in enumerate(slugs)}
+    async with engine.connect() as conn:
+        rows = await conn.execute(text(" UNION ALL ".join(parts)), params)
+        return {row.slug: row.revision for row in rows}
+
+
+async def migrate_tenants(
+    engine: AsyncEngine,
+    slugs: Sequence[str],
+    *,
+    concurrency: int,
+    location: Path = TENANT_LINE,
+    on_result: Callable[[TenantMigration], None] | None = None,
+) -> list[TenantMigration]:
+    """Migrate the given tenants to head, `concurrency` at a time, one transaction each."""
+    head = head_of(location)
+    current = await tenant_revisions(engine, slugs)
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+
+    async def migrate_one(slug: str) -> TenantMigration:
+        started = time.perf_counter()
+        before = current.get(slug)
+        if before == head:
+            result = TenantMigration(slug, "skipped", before, before, 0.0)
+        else:
+            async with semaphore:
+                try:
+                    async with engine.begin() as conn:
+                        await migrate_tenant_schema(conn, schema_for(slug), location)
+                    result = TenantMigration(
+                        slug, "ok", before, head, time.perf_counter() - started
+                    )
+                except Exception as exc:  # noqa: BLE001 - reported per tenant, run goes on
+                    log.warning("Migrating tenant %s failed: %s", slug, exc)
+                    result = TenantMigration(
+                        slug, "failed", before, before, time.perf_counter() - started,
+                        error=_first_line(exc),
+                    )
+        if on_result is not None:
+            on_result(result)
+        return result
+
+    return list(await asyncio.gather(*(migrate_one(slug) for slug in slugs)))
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(getattr(exc, "orig", None) or exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
