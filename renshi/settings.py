@@ -17,7 +17,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # NOTE: a fixed development key keeps `make run` working with no set-up. Production
 # deployments must set RENSHI_SECRET_KEY; `environment=production` refuses the default.
-_DEVELOPMENT_SECRET = "renshi-development-secret-do-not-use-in-production"
+_DEVELOPMENT_SECRET = "renshi-development-secret-do-not-use-in-production"  # noqa: S105
 
 
 class Settings(BaseSettings):

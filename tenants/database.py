@@ -12,7 +12,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 
-
 def async_url(url: str) -> str:
     """Turn any PostgreSQL URL into the asyncpg flavour SQLAlchemy needs."""
     parsed = make_url(url)
@@ -21,7 +20,9 @@ def async_url(url: str) -> str:
     return parsed.set(drivername="postgresql+asyncpg").render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, **kw: Any) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 5, **kw: Any
+) -> AsyncEngine:
     """Create the shared engine. Callers normally use `get_engine` instead."""
     return create_async_engine(
         async_url(url),
@@ -40,7 +41,7 @@ _engine: AsyncEngine | None = None
 
 def configure_engine(engine: AsyncEngine) -> None:
     """Install `engine` as the process-wide engine (the app factory and CLI do this)."""
-    global _engine  # noqa: PLW0603 - the single process-wide pool, set once at start
+    global _engine
     _engine = engine
 
 
@@ -51,7 +52,7 @@ def get_engine() -> AsyncEngine:
 
 
 async def dispose_engine() -> None:
-    global _engine  # noqa: PLW0603
+    global _engine
     if _engine is not None:
         await _engine.dispose()
         _engine = None

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
 from alembic.operations import Operations
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
@@ -115,9 +115,7 @@ async def migration_lock(engine: AsyncEngine) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            await conn.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY}
-            )
+            await conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
             await conn.commit()
 
 
@@ -163,10 +161,14 @@ async def migrate_tenants(
                     result = TenantMigration(
                         slug, "ok", before, head, time.perf_counter() - started
                     )
-                except Exception as exc:  # noqa: BLE001 - reported per tenant, run goes on
+                except Exception as exc:
                     log.warning("Migrating tenant %s failed: %s", slug, exc)
                     result = TenantMigration(
-                        slug, "failed", before, before, time.perf_counter() - started,
+                        slug,
+                        "failed",
+                        before,
+                        before,
+                        time.perf_counter() - started,
                         error=_first_line(exc),
                     )
         if on_result is not None:

@@ -9,9 +9,9 @@ falls back to migrating a new schema inline: slower, never wrong.
 from __future__ import annotations
 
 import dataclasses
-import uuid
 import logging
 import secrets
+import uuid
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
@@ -76,9 +76,7 @@ async def create_tenant(engine: AsyncEngine, spec: TenantSpec) -> Tenant:
     schema = schema_for(spec.slug)
     try:
         async with engine.begin() as conn:
-            if await conn.scalar(
-                select(TenantRecord.id).where(TenantRecord.slug == spec.slug)
-            ):
+            if await conn.scalar(select(TenantRecord.id).where(TenantRecord.slug == spec.slug)):
                 raise TenantExists(f"A tenant {spec.slug!r} already exists.")
             spare = await _take_spare(conn)
             if spare is None:
@@ -107,7 +105,7 @@ async def create_tenant(engine: AsyncEngine, spec: TenantSpec) -> Tenant:
     except IntegrityError as exc:
         # Two creations of one slug raced; the loser's transaction left nothing behind.
         raise TenantExists(f"A tenant {spec.slug!r} already exists.") from exc
-    tenant_cache.forget(spec.slug)
+    tenant_cache.clear()
     return Tenant(
         id=row.id,
         slug=row.slug,
@@ -187,4 +185,4 @@ async def drop_tenant(engine: AsyncEngine, slug: str) -> None:
             raise TenantNotFound(f"No tenant is registered as {slug!r}.")
         schema = quote_ident(schema_for(normalized))
         await conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-    tenant_cache.forget(normalized)
+    tenant_cache.clear()

@@ -9,7 +9,7 @@ import zoneinfo
 
 from babel import Locale, UnknownLocaleError
 from babel.numbers import list_currencies
-from sqlalchemy import CheckConstraint, DateTime, String, func, select, update
+from sqlalchemy import CheckConstraint, DateTime, String, any_, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -102,8 +102,8 @@ def validate_name(value: str) -> str:
 class TenantCache:
     """A short-lived in-process cache of registry rows, keyed by slug.
 
-    Status changes made through this process invalidate at once; other processes see
-    them within `ttl` seconds.
+    Keys are slugs, or `host:<hostname>` for custom domains. Changes made through this
+    process clear it at once; other processes see them within `ttl` seconds.
     """
 
     def __init__(self, ttl: float = 5.0) -> None:
@@ -118,9 +118,6 @@ class TenantCache:
 
     def put(self, slug: str, tenant: Tenant | None) -> None:
         self._rows[slug] = (time.monotonic() + self.ttl, tenant)
-
-    def forget(self, slug: str) -> None:
-        self._rows.pop(slug, None)
 
     def clear(self) -> None:
         self._rows.clear()
@@ -146,11 +143,17 @@ async def find_tenant(slug: str) -> Tenant | None:
 
 async def find_tenant_by_hostname(hostname: str) -> Tenant | None:
     """A tenant that registered `hostname` as one of its own (custom domains)."""
+    key = "host:" + hostname.strip().casefold()
+    found, tenant = tenant_cache.get(key)
+    if found:
+        return tenant
     async with shared_session() as session:
         record = await session.scalar(
-            select(TenantRecord).where(TenantRecord.hostnames.any(hostname.casefold()))
+            select(TenantRecord).where(any_(TenantRecord.hostnames) == key[5:])
         )
-        return record.snapshot() if record else None
+        tenant = record.snapshot() if record else None
+    tenant_cache.put(key, tenant)
+    return tenant
 
 
 async def get_active_tenant(slug: str) -> Tenant:
@@ -188,5 +191,5 @@ async def set_status(slug: str, status: str) -> Tenant:
         if record is None:
             raise TenantNotFound(f"No tenant is registered as {slug!r}.")
         tenant = record.snapshot()
-    tenant_cache.forget(normalized)
+    tenant_cache.clear()
     return tenant

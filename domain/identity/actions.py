@@ -198,7 +198,9 @@ def _viewer(user: User, session_id: uuid.UUID) -> Viewer:
     )
 
 
-def _tokens(tenant: Tenant, viewer: Viewer, refresh_token: str, refresh_expires: dt.datetime) -> TokenPair:
+def _tokens(
+    tenant: Tenant, viewer: Viewer, refresh_token: str, refresh_expires: dt.datetime
+) -> TokenPair:
     settings = get_settings()
     access, access_expires = tokens.issue_access_token(
         settings.secret_key.get_secret_value(),

@@ -26,9 +26,7 @@ def upgrade() -> None:
         sa.Column("email", sa.String(254), nullable=False),
         sa.Column("display_name", sa.String(200), nullable=False),
         sa.Column("password_hash", sa.Text(), nullable=False),
-        sa.Column(
-            "roles", postgresql.ARRAY(sa.String(16)), nullable=False, server_default="{}"
-        ),
+        sa.Column("roles", postgresql.ARRAY(sa.String(16)), nullable=False, server_default="{}"),
         sa.Column("locale", sa.String(35), nullable=True),
         sa.Column("is_active", sa.Boolean(), nullable=False, server_default=sa.true()),
         sa.Column(

@@ -1,0 +1,348 @@
+"""The `renshi` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from domain.errors import DomainError
+from renshi.settings import PROJECT_ROOT, get_settings
+from tenants.errors import TenancyError
+
+T = TypeVar("T")
+
+SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
+
+
+def run_async(work: Callable[[], Awaitable[T]]) -> T:
+    """Run one coroutine with the engine set up, and dispose the pool afterwards."""
+    from renshi.database import setup_engine
+    from tenants.database import dispose_engine
+
+    async def wrapped() -> T:
+        setup_engine()
+        try:
+            return await work()
+        finally:
+            await dispose_engine()
+
+    try:
+        return asyncio.run(wrapped())
+    except (TenancyError, DomainError) as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str, ensure_ascii=False))
+        return
+    widths = {c: max([len(c), *(len(str(r.get(c, ""))) for r in rows)]) for c in columns}
+    click.echo("  ".join(c.ljust(widths[c]) for c in columns).rstrip())
+    for row in rows:
+        click.echo("  ".join(str(row.get(c, "")).ljust(widths[c]) for c in columns).rstrip())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log debug messages.")
+def main(verbose: bool) -> None:
+    """Renshi: personnel, organisation, advances and analytics for many tenants."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+
+
+# --- serving -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Serve the GraphQL API (database from DATABASE_URL, else embedded)."""
+    _serve(host, port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", default=8000, show_default=True, help="Port to listen on.")
+def dev(host: str, port: int) -> None:
+    """Migrate, make sure the demo tenant exists, then serve (what `make run` does)."""
+    from renshi import demo
+
+    credentials = run_async(lambda: demo.prepare(get_settings()))
+    click.echo("")
+    click.echo(f"  GraphiQL:  http://{host}:{port}/graphql")
+    click.echo(
+        f"  Tenant:    {credentials.tenant}  (send the header X-Tenant: {credentials.tenant})"
+    )
+    click.echo(f"  Sign in:   {credentials.email} / {credentials.password}")
+    click.echo("")
+    _serve(host, port)
+
+
+def _serve(host: str, port: int) -> None:
+    import uvicorn
+
+    from renshi.app import create_app
+    from renshi.database import setup_engine
+
+    setup_engine()
+    uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+# --- tenants -------------------------------------------------------------------------------
+
+
+@main.group()
+def tenants() -> None:
+    """Create, list, migrate, check, suspend and drop tenants."""
+
+
+@tenants.command("create")
+@click.argument("slug")
+@click.option("--name", required=True, help="Display name of the organisation.")
+@click.option("--locale", default="en", show_default=True, help="Default locale, e.g. zh_CN.")
+@click.option("--currency", default="USD", show_default=True, help="ISO 4217 currency code.")
+@click.option("--time-zone", default="UTC", show_default=True, help="IANA time zone.")
+@click.option("--hostname", "hostnames", multiple=True, help="Custom hostname (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--no-refill", is_flag=True, help="Do not top up spare schemas afterwards.")
+def tenants_create(
+    slug: str,
+    name: str,
+    locale: str,
+    currency: str,
+    time_zone: str,
+    hostnames: tuple[str, ...],
+    as_json: bool,
+    no_refill: bool,
+) -> None:
+    """Create tenant SLUG with its own schema at the latest revision."""
+    from tenants.database import get_engine
+    from tenants.provisioning import TenantSpec, create_tenant, refill_spares
+
+    try:
+        spec = TenantSpec.parse(
+            slug=slug,
+            name=name,
+            locale=locale,
+            currency=currency,
+            time_zone=time_zone,
+            hostnames=hostnames,
+        )
+    except TenancyError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+    async def work() -> dict[str, Any]:
+        started = time.perf_counter()
+        tenant = await create_tenant(get_engine(), spec)
+        row = _tenant_row(tenant) | {"seconds": round(time.perf_counter() - started, 3)}
+        if as_json:
+            click.echo(json.dumps(row, default=str))
+        else:
+            click.echo(
+                f"Created tenant {tenant.slug} (schema {tenant.schema}) in {row['seconds']} s."
+            )
+        sys.stdout.flush()
+        if not no_refill:
+            await refill_spares(get_engine(), get_settings().spare_schemas)
+        return row
+
+    run_async(work)
+
+
+@tenants.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def tenants_list(as_json: bool) -> None:
+    """List tenants with their status."""
+    from tenants.registry import list_tenants
+
+    rows = [_tenant_row(t) for t in run_async(list_tenants)]
+    emit(rows, as_json, ["slug", "name", "status", "locale", "currency", "time_zone"])
+
+
+@tenants.command("migrate")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Tenants migrated at once (default from RENSHI_MIGRATE_CONCURRENCY).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the per-tenant report as JSON.")
+def tenants_migrate(concurrency: int | None, as_json: bool) -> None:
+    """Migrate the shared schema, then every tenant in parallel."""
+    from renshi.operations import migrate_everything
+
+    report = run_async(lambda: migrate_everything(concurrency, echo=not as_json))
+    if as_json:
+        click.echo(json.dumps([r.as_dict() for r in report], indent=2))
+    failed = [r for r in report if r.outcome == "failed"]
+    if failed:
+        raise click.ClickException(f"{len(failed)} tenant(s) failed to migrate; rerun to retry.")
+
+
+@tenants.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the drift report as JSON.")
+def tenants_check(as_json: bool) -> None:
+    """Compare every tenant schema with a freshly migrated reference."""
+    from tenants.database import get_engine
+    from tenants.drift import check_drift
+    from tenants.registry import list_tenants
+
+    async def work() -> list[Any]:
+        slugs = [t.slug for t in await list_tenants()]
+        return await check_drift(get_engine(), slugs)
+
+    reports = run_async(work)
+    if as_json:
+        click.echo(json.dumps([r.__dict__ for r in reports], indent=2))
+    else:
+        for report in reports:
+            click.echo(f"{report.slug}: {'ok' if report.clean else 'DRIFT'}")
+            for fact in report.missing:
+                click.echo(f"  missing:    {fact}")
+            for fact in report.unexpected:
+                click.echo(f"  unexpected: {fact}")
+    if any(not r.clean for r in reports):
+        raise click.ClickException("Some tenant schemas differ from the reference.")
+
+
+def _status_command(name: str, status: str, help_text: str) -> None:
+    @tenants.command(name, help=help_text)
+    @click.argument("slug")
+    def command(slug: str) -> None:
+        from tenants.registry import set_status
+
+        tenant = run_async(lambda: set_status(slug, status))
+        click.echo(f"Tenant {tenant.slug} is now {tenant.status}.")
+
+
+_status_command("suspend", "suspended", "Suspend tenant SLUG: its requests are refused.")
+_status_command("activate", "active", "Reactivate tenant SLUG.")
+_status_command("archive", "archived", "Archive tenant SLUG: refused, data kept.")
+
+
+@tenants.command("drop")
+@click.argument("slug")
+@click.option("--yes", is_flag=True, help="Confirm that all of the tenant's data goes.")
+def tenants_drop(slug: str, yes: bool) -> None:
+    """Delete tenant SLUG and all its data."""
+    from tenants.database import get_engine
+    from tenants.provisioning import drop_tenant
+
+    if not yes:
+        raise click.UsageError(f"Dropping {slug!r} deletes all its data; add --yes to confirm.")
+    run_async(lambda: drop_tenant(get_engine(), slug))
+    click.echo(f"Dropped tenant {slug}.")
+
+
+def _tenant_row(tenant: Any) -> dict[str, Any]:
+    return {
+        "slug": tenant.slug,
+        "name": tenant.name,
+        "status": tenant.status,
+        "locale": tenant.locale,
+        "currency": tenant.currency,
+        "time_zone": tenant.time_zone,
+        "schema": tenant.schema,
+        "hostnames": list(tenant.hostnames),
+    }
+
+
+# --- users ---------------------------------------------------------------------------------
+
+
+@main.group()
+def users() -> None:
+    """Manage the users of a tenant."""
+
+
+@users.command("create")
+@click.option("--tenant", "slug", required=True, help="Slug of the tenant.")
+@click.option("--email", required=True, help="Sign-in e-mail address.")
+@click.option("--name", "display_name", required=True, help="Name shown in the interface.")
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    required=True,
+    help="admin, hr, finance, manager, employee or auditor (repeatable).",
+)
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    envvar="RENSHI_USER_PASSWORD",
+    help="Password (prompted when omitted).",
+)
+@click.option("--locale", default=None, help="Preferred locale.")
+def users_create(
+    slug: str,
+    email: str,
+    display_name: str,
+    roles: tuple[str, ...],
+    password: str,
+    locale: str | None,
+) -> None:
+    """Create a user who can sign in to a tenant."""
+    from domain.identity.actions import create_user
+    from tenants.context import use_tenant
+    from tenants.registry import get_active_tenant
+
+    async def work() -> Any:
+        tenant = await get_active_tenant(slug)
+        with use_tenant(tenant):
+            return await create_user(
+                tenant,
+                email=email,
+                display_name=display_name,
+                password=password,
+                roles=list(roles),
+                locale=locale,
+            )
+
+    user = run_async(work)
+    click.echo(f"Created user {user.email} with roles {', '.join(user.roles)}.")
+
+
+# --- schema --------------------------------------------------------------------------------
+
+
+@main.group("schema")
+def schema_group() -> None:
+    """The GraphQL schema."""
+
+
+@schema_group.command("export")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=SCHEMA_FILE,
+    show_default=True,
+    help="Where to write the SDL ('-' for standard output).",
+)
+def schema_export(output: Path) -> None:
+    """Write the GraphQL schema (SDL) to a file."""
+    from schema.api import build_schema
+
+    sdl = build_schema(get_settings()).as_str() + "\n"
+    if str(output) == "-":
+        click.echo(sdl, nl=False)
+        return
+    output.write_text(sdl, encoding="utf-8")
+    click.echo(f"Wrote {output}.")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""The assembled GraphQL schema."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import strawberry
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+from strawberry.tools import merge_types
+
+from renshi.settings import Settings
+from schema.errors import ErrorCodes, RenshiSchema
+from schema.identity import Ctx, IdentityMutations, User, Viewer, resolve_viewer
+from schema.node import Node, resolve_node
+
+
+@strawberry.type(description="Entry points for reading.")
+class Query:
+    viewer: Viewer | None = strawberry.field(
+        resolver=resolve_viewer,
+        description="The signed-in user and their tenant; null when not signed in.",
+    )
+
+    @strawberry.field(description="Any object by its global ID; null when not visible.")
+    async def node(
+        self,
+        info: Ctx,
+        id: Annotated[strawberry.ID, strawberry.argument(description="A global ID.")],
+    ) -> Node | None:
+        return await resolve_node(info.context, id)
+
+
+Mutation = merge_types("Mutation", (IdentityMutations,))
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    return RenshiSchema(
+        query=Query,
+        mutation=Mutation,
+        types=[User],
+        # Factories, so each request gets fresh extension instances. The parser and
+        # validation caches are module-level in strawberry and keyed by document text
+        # only: safe across tenants, since no tenant data is cached there.
+        extensions=[
+            ErrorCodes,
+            lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
+            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+            lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+        ],
+    )
