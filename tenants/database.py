@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 
 def async_url(url: str) -> str:
@@ -21,18 +22,23 @@ def async_url(url: str) -> str:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 5, **kw: Any
+    url: str, *, pool_size: int = 10, max_overflow: int = 5, null_pool: bool = False
 ) -> AsyncEngine:
-    """Create the shared engine. Callers normally use `get_engine` instead."""
+    """Create an engine. The process-wide one is installed with `configure_engine`.
+
+    `null_pool` gives a pool-less engine for short-lived worker processes.
+    """
+    pooling: dict[str, Any] = (
+        {"poolclass": NullPool}
+        if null_pool
+        else {"pool_size": pool_size, "max_overflow": max_overflow, "pool_pre_ping": True}
+    )
     return create_async_engine(
         async_url(url),
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=True,
         connect_args={
             "server_settings": {"search_path": "", "application_name": "renshi"},
         },
-        **kw,
+        **pooling,
     )
 
 

@@ -11,8 +11,11 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import multiprocessing
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenants.binding import search_path_sql
+from tenants.database import create_engine
 from tenants.errors import MigrationLocked
 from tenants.slugs import SHARED_SCHEMA, quote_ident, schema_for
 
@@ -76,15 +80,33 @@ async def migrate_shared(engine: AsyncEngine) -> None:
     async with engine.begin() as conn:
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(SHARED_SCHEMA)}"))
         await conn.execute(text(f"SET LOCAL search_path TO {quote_ident(SHARED_SCHEMA)}"))
-        await conn.run_sync(upgrade_schema, SHARED_LINE, SHARED_SCHEMA)
+        async with _alembic_turn():
+            await conn.run_sync(upgrade_schema, SHARED_LINE, SHARED_SCHEMA)
+
+
+# NOTE: Alembic's `op` is a module-level proxy to the one migration context in use, so
+# two migrations interleaved in one process would run each other's DDL. Within a process
+# migrations therefore take turns; `migrate_tenants` gets its parallelism from processes.
+_alembic_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _alembic_turn() -> asyncio.Lock:
+    loop = asyncio.get_running_loop()
+    lock = _alembic_turns.get(loop)
+    if lock is None:
+        lock = _alembic_turns[loop] = asyncio.Lock()
+    return lock
 
 
 async def migrate_tenant_schema(
     conn: AsyncConnection, schema: str, location: Path = TENANT_LINE
 ) -> None:
     """Upgrade one tenant-line schema inside the connection's current transaction."""
-    await conn.execute(text(search_path_sql(schema)))
-    await conn.run_sync(upgrade_schema, location, schema)
+    async with _alembic_turn():
+        await conn.execute(text(search_path_sql(schema)))
+        await conn.run_sync(upgrade_schema, location, schema)
 
 
 @dataclasses.dataclass
@@ -143,39 +165,74 @@ async def migrate_tenants(
     location: Path = TENANT_LINE,
     on_result: Callable[[TenantMigration], None] | None = None,
 ) -> list[TenantMigration]:
-    """Migrate the given tenants to head, `concurrency` at a time, one transaction each."""
+    """Migrate the given tenants to head, `concurrency` at a time, one transaction each.
+
+    Tenants already at head are skipped without opening a transaction. With a concurrency
+    above one, the work is spread over that many worker processes.
+    """
     head = head_of(location)
     current = await tenant_revisions(engine, slugs)
-    semaphore = asyncio.Semaphore(max(1, concurrency))
+    results: dict[str, TenantMigration] = {}
 
-    async def migrate_one(slug: str) -> TenantMigration:
-        started = time.perf_counter()
-        before = current.get(slug)
-        if before == head:
-            result = TenantMigration(slug, "skipped", before, before, 0.0)
-        else:
-            async with semaphore:
-                try:
-                    async with engine.begin() as conn:
-                        await migrate_tenant_schema(conn, schema_for(slug), location)
-                    result = TenantMigration(
-                        slug, "ok", before, head, time.perf_counter() - started
-                    )
-                except Exception as exc:
-                    log.warning("Migrating tenant %s failed: %s", slug, exc)
-                    result = TenantMigration(
-                        slug,
-                        "failed",
-                        before,
-                        before,
-                        time.perf_counter() - started,
-                        error=_first_line(exc),
-                    )
+    def record(result: TenantMigration) -> None:
+        results[result.slug] = result
         if on_result is not None:
             on_result(result)
-        return result
 
-    return list(await asyncio.gather(*(migrate_one(slug) for slug in slugs)))
+    pending = []
+    for slug in slugs:
+        if current.get(slug) == head:
+            record(TenantMigration(slug, "skipped", head, head, 0.0))
+        else:
+            pending.append(slug)
+
+    if concurrency <= 1 or len(pending) <= 1:
+        for slug in pending:
+            record(await _migrate_one(engine, slug, current.get(slug), head, location))
+    else:
+        url = engine.url.render_as_string(hide_password=False)
+        workers = min(concurrency, len(pending))
+        context = multiprocessing.get_context("spawn")
+        loop = asyncio.get_running_loop()
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = [
+                loop.run_in_executor(
+                    pool, _migrate_in_worker, url, slug, current.get(slug), head, str(location)
+                )
+                for slug in pending
+            ]
+            for future in asyncio.as_completed(futures):
+                record(await future)
+    return [results[slug] for slug in slugs]
+
+
+async def _migrate_one(
+    engine: AsyncEngine, slug: str, before: str | None, head: str, location: Path
+) -> TenantMigration:
+    started = time.perf_counter()
+    try:
+        async with engine.begin() as conn:
+            await migrate_tenant_schema(conn, schema_for(slug), location)
+    except Exception as exc:
+        log.warning("Migrating tenant %s failed: %s", slug, _first_line(exc))
+        seconds = time.perf_counter() - started
+        return TenantMigration(slug, "failed", before, before, seconds, error=_first_line(exc))
+    return TenantMigration(slug, "ok", before, head, time.perf_counter() - started)
+
+
+def _migrate_in_worker(
+    url: str, slug: str, before: str | None, head: str, location: str
+) -> TenantMigration:
+    """Entry point of a worker process: migrate one tenant on a connection of its own."""
+
+    async def work() -> TenantMigration:
+        engine = create_engine(url, null_pool=True)
+        try:
+            return await _migrate_one(engine, slug, before, head, Path(location))
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(work())
 
 
 def _first_line(exc: BaseException) -> str:
