@@ -10,6 +10,7 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
 from domain.identity.actions import Viewer
+from i18n import N_
 from schema.errors import ApiError, ErrorCode
 from tenants.context import Tenant
 
@@ -28,19 +29,19 @@ class RequestContext:
         if self.tenant is None:
             raise ApiError(
                 ErrorCode.BAD_USER_INPUT,
-                "Name the tenant with the X-Tenant header or the tenant's hostname.",
+                N_("Name the tenant with the X-Tenant header or the tenant's hostname."),
             )
         return self.tenant
 
     def require_viewer(self) -> Viewer:
         if self.viewer is None:
-            raise ApiError(ErrorCode.UNAUTHENTICATED, "Sign in to continue.")
+            raise ApiError(ErrorCode.UNAUTHENTICATED, N_("Sign in to continue."))
         return self.viewer
 
     def require_role(self, *roles: str) -> Viewer:
         viewer = self.require_viewer()
         if not viewer.has_any_role(*roles):
-            raise ApiError(ErrorCode.FORBIDDEN, "You are not allowed to do this.")
+            raise ApiError(ErrorCode.FORBIDDEN, N_("You are not allowed to do this."))
         return viewer
 
     def loader(
