@@ -18,10 +18,19 @@ from renshi.settings import Settings
 from schema.errors import ErrorCodes, RenshiSchema
 from schema.identity import Ctx, IdentityMutations, User, Viewer, resolve_viewer
 from schema.node import Node, resolve_node
+from schema.organisation import (
+    Branch,
+    JobLevel,
+    OrganisationMutations,
+    OrganisationQueries,
+    OrgUnit,
+    Position,
+)
+from schema.people import Employee, PeopleMutations, PeopleQueries
 
 
 @strawberry.type(description="Entry points for reading.")
-class Query:
+class RootQuery:
     viewer: Viewer | None = strawberry.field(
         resolver=resolve_viewer,
         description="The signed-in user and their tenant; null when not signed in.",
@@ -36,14 +45,15 @@ class Query:
         return await resolve_node(info.context, id)
 
 
-Mutation = merge_types("Mutation", (IdentityMutations,))
+Query = merge_types("Query", (RootQuery, OrganisationQueries, PeopleQueries))
+Mutation = merge_types("Mutation", (IdentityMutations, OrganisationMutations, PeopleMutations))
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     return RenshiSchema(
         query=Query,
         mutation=Mutation,
-        types=[User],
+        types=[User, Branch, JobLevel, OrgUnit, Position, Employee],
         # Factories, so each request gets fresh extension instances. The parser and
         # validation caches are module-level in strawberry and keyed by document text
         # only: safe across tenants, since no tenant data is cached there.

@@ -30,6 +30,7 @@ class Viewer:
     roles: tuple[str, ...]
     locale: str | None
     session_id: uuid.UUID
+    employee_id: uuid.UUID | None = None
 
     def has_any_role(self, *roles: str) -> bool:
         return any(role in self.roles for role in roles)
@@ -195,6 +196,7 @@ def _viewer(user: User, session_id: uuid.UUID) -> Viewer:
         roles=tuple(user.roles),
         locale=user.locale,
         session_id=session_id,
+        employee_id=user.employee_id,
     )
 
 

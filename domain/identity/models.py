@@ -26,6 +26,7 @@ class User(TenantBase):
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(16)), default=list)
     locale: Mapped[str | None] = mapped_column(String(35))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    employee_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("employees.id"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )

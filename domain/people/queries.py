@@ -1,0 +1,334 @@
+"""Reads of employees as of a date, filtered and redacted for the viewer where loaded.
+
+What a viewer may see of an employee is decided here, row by row, so no resolver or
+DataLoader can hand out more than the viewer's rights:
+- full: admin, hr and finance, and the employee themselves (sensitive fields included);
+- profile: auditors, and managers for their reporting line (no sensitive fields);
+- directory: everyone else (name, title, unit, work email).
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import datetime as dt
+import enum
+import json
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import crypto
+from domain.errors import DomainError, PermissionDenied
+from domain.identity.actions import Viewer
+from domain.organisation.queries import in_force, reporting_line, subtree_unit_ids
+from domain.people.models import Employee, EmployeePeriod, EmploymentEvent
+from domain.permissions import PROFILE_READERS, SENSITIVE_READERS
+from i18n import N_
+from tenants.context import Tenant
+
+MAX_PAGE = 100
+
+
+class Access(enum.IntEnum):
+    DIRECTORY = 1
+    PROFILE = 2
+    FULL = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class EmployeeRecord:
+    """An employee as of a date, with the fields the viewer may not see set to None."""
+
+    id: uuid.UUID
+    access: Access
+    as_of: dt.date
+    given_name: str
+    family_name: str
+    local_name: str | None
+    preferred_name: str | None
+    work_email: str | None
+    position_id: uuid.UUID | None
+    org_unit_id: uuid.UUID | None
+    branch_id: uuid.UUID | None
+    # profile
+    employee_number: str | None = None
+    phone: str | None = None
+    hire_date: dt.date | None = None
+    status: str | None = None
+    job_level_id: uuid.UUID | None = None
+    # full
+    birth_date: dt.date | None = None
+    salary_amount: Decimal | None = None
+    salary_currency: str | None = None
+    salary_period: str | None = None
+    national_id: str | None = None
+    bank_account: str | None = None
+
+
+class Sort(enum.Enum):
+    NAME = "name"
+    HIRE_DATE = "hire_date"
+    EMPLOYEE_NUMBER = "employee_number"
+
+
+@dataclasses.dataclass(frozen=True)
+class EmployeeFilter:
+    org_unit_id: uuid.UUID | None = None  # the unit's whole subtree
+    branch_id: uuid.UUID | None = None
+    statuses: tuple[str, ...] = ()
+    job_level_id: uuid.UUID | None = None
+    search: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    records: list[EmployeeRecord]
+    cursors: list[str]  # one per record: continue after it
+    has_next_page: bool
+
+    @property
+    def end_cursor(self) -> str | None:
+        return self.cursors[-1] if self.cursors else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Scope:
+    """What the viewer may see: all rows at some level, plus their own line at profile."""
+
+    default: Access
+    line: frozenset[uuid.UUID]
+    self_id: uuid.UUID | None
+
+    def access_to(self, employee_id: uuid.UUID) -> Access:
+        if employee_id == self.self_id:
+            return Access.FULL
+        if employee_id in self.line:
+            return max(self.default, Access.PROFILE)
+        return self.default
+
+    @property
+    def sees_profiles(self) -> bool:
+        return self.default >= Access.PROFILE
+
+
+async def viewer_scope(session: AsyncSession, viewer: Viewer, day: dt.date) -> Scope:
+    if viewer.has_any_role(*SENSITIVE_READERS):
+        default = Access.FULL
+    elif viewer.has_any_role(*PROFILE_READERS):
+        default = Access.PROFILE
+    else:
+        default = Access.DIRECTORY
+    line: set[uuid.UUID] = set()
+    if default < Access.PROFILE and viewer.has_any_role("manager") and viewer.employee_id:
+        line = await reporting_line(session, viewer.employee_id, day)
+    return Scope(default=default, line=frozenset(line), self_id=viewer.employee_id)
+
+
+def _state_columns() -> list[Any]:
+    return [
+        EmployeePeriod.branch_id,
+        EmployeePeriod.position_id,
+        EmployeePeriod.org_unit_id,
+        EmployeePeriod.job_level_id,
+        EmployeePeriod.status,
+        EmployeePeriod.salary_amount,
+        EmployeePeriod.salary_currency,
+        EmployeePeriod.salary_period,
+    ]
+
+
+def _base(day: dt.date) -> Select[Any]:
+    period = and_(EmployeePeriod.employee_id == Employee.id, in_force(EmployeePeriod, day))
+    return select(Employee, *_state_columns()).outerjoin(EmployeePeriod, period)
+
+
+def _record(tenant: Tenant, row: Any, access: Access, day: dt.date) -> EmployeeRecord:
+    employee: Employee = row[0]
+    status = row.status or ("onboarding" if employee.hire_date > day else None)
+    record = EmployeeRecord(
+        id=employee.id,
+        access=access,
+        as_of=day,
+        given_name=employee.given_name,
+        family_name=employee.family_name,
+        local_name=employee.local_name,
+        preferred_name=employee.preferred_name,
+        work_email=employee.work_email,
+        position_id=row.position_id,
+        org_unit_id=row.org_unit_id,
+        branch_id=row.branch_id,
+    )
+    if access >= Access.PROFILE:
+        record = dataclasses.replace(
+            record,
+            employee_number=employee.employee_number,
+            phone=employee.phone,
+            hire_date=employee.hire_date,
+            status=status,
+            job_level_id=row.job_level_id,
+        )
+    if access >= Access.FULL:
+        record = dataclasses.replace(
+            record,
+            birth_date=employee.birth_date,
+            salary_amount=row.salary_amount,
+            salary_currency=row.salary_currency,
+            salary_period=row.salary_period,
+            national_id=crypto.decrypt(tenant.id, employee.national_id_encrypted),
+            bank_account=crypto.decrypt(tenant.id, employee.bank_account_encrypted),
+        )
+    return record
+
+
+async def employees_by_id(
+    session: AsyncSession,
+    tenant: Tenant,
+    viewer: Viewer,
+    ids: Sequence[uuid.UUID],
+    day: dt.date,
+) -> list[EmployeeRecord | None]:
+    """Employees in the order of `ids`, redacted for the viewer; None where missing."""
+    wanted = list(set(ids))
+    if not wanted:
+        return []
+    scope = await viewer_scope(session, viewer, day)
+    rows = await session.execute(_base(day).where(Employee.id.in_(wanted)))
+    found = {row[0].id: _record(tenant, row, scope.access_to(row[0].id), day) for row in rows}
+    return [found.get(i) for i in ids]
+
+
+async def list_employees(
+    session: AsyncSession,
+    tenant: Tenant,
+    viewer: Viewer,
+    *,
+    day: dt.date,
+    filters: EmployeeFilter,
+    sort: Sort = Sort.NAME,
+    descending: bool = False,
+    first: int = 20,
+    after: str | None = None,
+) -> Page:
+    """One page of employees, keyset-paginated, in a constant number of queries."""
+    if not 1 <= first <= MAX_PAGE:
+        raise DomainError(N_("Ask for 1 to {count} rows at a time."), field="first", count=MAX_PAGE)
+    scope = await viewer_scope(session, viewer, day)
+    if sort is not Sort.NAME and not scope.sees_profiles:
+        # Ordering by hire date or number would reveal them; the directory sorts by name.
+        raise PermissionDenied(N_("You may sort the directory by name only."), field="sort")
+    query = await _filtered(session, scope, _base(day), filters, day)
+    keys = _sort_keys(sort)
+    if after:
+        values = decode_cursor(after, sort)
+        boundary = (
+            tuple_(*keys) < tuple_(*values) if descending else tuple_(*keys) > tuple_(*values)
+        )
+        query = query.where(boundary)
+    ordering = [k.desc() for k in keys] if descending else list(keys)
+    rows = list(await session.execute(query.order_by(*ordering).limit(first + 1)))
+    has_next = len(rows) > first
+    rows = rows[:first]
+    records = [_record(tenant, row, scope.access_to(row[0].id), day) for row in rows]
+    cursors = [encode_cursor(sort, _key_values(row[0], sort)) for row in rows]
+    return Page(records=records, cursors=cursors, has_next_page=has_next)
+
+
+async def count_employees(
+    session: AsyncSession, viewer: Viewer, *, day: dt.date, filters: EmployeeFilter
+) -> int:
+    scope = await viewer_scope(session, viewer, day)
+    query = await _filtered(session, scope, _base(day), filters, day)
+    return int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+
+
+async def _filtered(
+    session: AsyncSession,
+    scope: Scope,
+    query: Select[Any],
+    filters: EmployeeFilter,
+    day: dt.date,
+) -> Select[Any]:
+    if filters.org_unit_id is not None:
+        units = await subtree_unit_ids(session, [filters.org_unit_id], day)
+        query = query.where(EmployeePeriod.org_unit_id.in_(units or [uuid.uuid4()]))
+    if filters.branch_id is not None:
+        query = query.where(EmployeePeriod.branch_id == filters.branch_id)
+    if filters.search:
+        needle = filters.search.strip().casefold()
+        escaped = needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(Employee.search_text.like(f"%{escaped}%", escape="\\"))
+    if filters.statuses or filters.job_level_id is not None:
+        # Status and level are profile facts: outside HR, only one's own line is searched.
+        if not scope.sees_profiles:
+            if not scope.line:
+                raise PermissionDenied(N_("You may filter by status or level only in your team."))
+            query = query.where(Employee.id.in_(scope.line))
+        if filters.statuses:
+            onboarding = "onboarding" in filters.statuses
+            query = query.where(
+                or_(
+                    EmployeePeriod.status.in_(filters.statuses),
+                    and_(EmployeePeriod.status.is_(None), Employee.hire_date > day)
+                    if onboarding
+                    else False,
+                )
+            )
+        if filters.job_level_id is not None:
+            query = query.where(EmployeePeriod.job_level_id == filters.job_level_id)
+    return query
+
+
+def _sort_keys(sort: Sort) -> tuple[Any, ...]:
+    match sort:
+        case Sort.NAME:
+            return (Employee.family_name, Employee.given_name, Employee.id)
+        case Sort.HIRE_DATE:
+            return (Employee.hire_date, Employee.id)
+        case Sort.EMPLOYEE_NUMBER:
+            return (Employee.employee_number, Employee.id)
+
+
+def _key_values(employee: Employee, sort: Sort) -> list[Any]:
+    match sort:
+        case Sort.NAME:
+            return [employee.family_name, employee.given_name, employee.id]
+        case Sort.HIRE_DATE:
+            return [employee.hire_date, employee.id]
+        case Sort.EMPLOYEE_NUMBER:
+            return [employee.employee_number, employee.id]
+
+
+def encode_cursor(sort: Sort, values: list[Any]) -> str:
+    payload = json.dumps([sort.value, [str(v) for v in values]], ensure_ascii=False)
+    return base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, sort: Sort) -> list[Any]:
+    """The sort key values in a cursor; `DomainError` for a cursor of another sort or junk."""
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        kind, raw = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+        if kind != sort.value:
+            raise ValueError(kind)
+        *leading, last = raw
+        key_id = uuid.UUID(last)
+        if sort is Sort.HIRE_DATE:
+            return [dt.date.fromisoformat(leading[0]), key_id]
+        return [*leading, key_id]
+    except (ValueError, TypeError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DomainError(N_("The cursor is not valid for this query."), field="after") from exc
+
+
+async def history(session: AsyncSession, employee_id: uuid.UUID) -> list[EmploymentEvent]:
+    return list(
+        await session.scalars(
+            select(EmploymentEvent)
+            .where(EmploymentEvent.employee_id == employee_id)
+            .order_by(EmploymentEvent.effective_date, EmploymentEvent.seq)
+        )
+    )
