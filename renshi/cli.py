@@ -288,6 +288,7 @@ def users() -> None:
     help="Password (prompted when omitted).",
 )
 @click.option("--locale", default=None, help="Preferred locale.")
+@click.option("--employee-number", default=None, help="Link the user to this employee.")
 def users_create(
     slug: str,
     email: str,
@@ -295,6 +296,7 @@ def users_create(
     roles: tuple[str, ...],
     password: str,
     locale: str | None,
+    employee_number: str | None,
 ) -> None:
     """Create a user who can sign in to a tenant."""
     from domain.identity.actions import create_user
@@ -304,6 +306,7 @@ def users_create(
     async def work() -> Any:
         tenant = await get_active_tenant(slug)
         with use_tenant(tenant):
+            employee_id = await _employee_id(employee_number) if employee_number else None
             return await create_user(
                 tenant,
                 email=email,
@@ -311,10 +314,24 @@ def users_create(
                 password=password,
                 roles=list(roles),
                 locale=locale,
+                employee_id=employee_id,
             )
 
     user = run_async(work)
     click.echo(f"Created user {user.email} with roles {', '.join(user.roles)}.")
+
+
+async def _employee_id(number: str) -> Any:
+    from sqlalchemy import select
+
+    from domain.people.models import Employee
+    from tenants.binding import tenant_session
+
+    async with tenant_session() as session:
+        found = await session.scalar(select(Employee.id).where(Employee.employee_number == number))
+    if found is None:
+        raise click.ClickException(f"No employee has the number {number!r}.")
+    return found
 
 
 # --- schema --------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ import re
 import uuid
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.errors import AuthenticationFailed, DomainError
 from domain.identity import passwords, tokens
@@ -72,8 +73,13 @@ async def create_user(
     roles: list[str],
     locale: str | None = None,
     user_id: uuid.UUID | None = None,
+    employee_id: uuid.UUID | None = None,
 ) -> User:
-    """Create a user of `tenant`; the e-mail is unique per tenant, case-insensitively."""
+    """Create a user of `tenant`; the e-mail is unique per tenant, case-insensitively.
+
+    `employee_id` links the user to their employee record: it makes "self" and the
+    manager's reporting line work for permissions.
+    """
     validate_user_input(email, display_name, password, roles)
     async with tenant_session(tenant) as session:
         taken = await session.scalar(
@@ -81,6 +87,8 @@ async def create_user(
         )
         if taken is not None:
             raise DomainError(N_("This e-mail address is already in use."), field="email")
+        if employee_id is not None:
+            await _check_employee_link(session, employee_id)
         user = User(
             id=user_id or uuid.uuid4(),
             email=email.strip(),
@@ -88,9 +96,20 @@ async def create_user(
             password_hash=passwords.hash_password(password),
             roles=sorted(set(roles)),
             locale=locale,
+            employee_id=employee_id,
         )
         session.add(user)
     return user
+
+
+async def _check_employee_link(session: AsyncSession, employee_id: uuid.UUID) -> None:
+    from domain.people.models import Employee
+
+    if await session.get(Employee, employee_id) is None:
+        raise DomainError(N_("The employee does not exist."), field="employeeId")
+    linked = await session.scalar(select(User.id).where(User.employee_id == employee_id))
+    if linked is not None:
+        raise DomainError(N_("The employee already has a user."), field="employeeId")
 
 
 async def login(tenant: Tenant, *, email: str, password: str) -> tuple[Viewer, TokenPair]:
