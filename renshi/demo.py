@@ -34,7 +34,10 @@ async def prepare(settings: Settings) -> DemoCredentials:
     """Migrate everything, then create the demo tenant and its admin if missing."""
     if settings.is_production:
         raise RuntimeError("The demo tenant is for development only.")
-    await migrate_everything(echo=False)
+    # NOTE: one tenant at a time, in this process. A development database holds a handful
+    # of schemas, which migrate faster than worker processes start, and Ctrl-C then
+    # reaches one process instead of a pool that each print their own traceback.
+    await migrate_everything(concurrency=1, echo=False)
     tenant = await find_tenant(DEMO_SLUG)
     if tenant is None:
         tenant = await create_tenant(
