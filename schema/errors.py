@@ -80,6 +80,13 @@ _LIMIT_MARKERS = (
 _INTERNAL_MESSAGE = N_("Something went wrong on our side. It has been logged.")
 
 
+def _api_code(domain_code: str) -> ErrorCode:
+    try:
+        return ErrorCode(domain_code)
+    except ValueError:
+        return ErrorCode.BAD_USER_INPUT
+
+
 def coded_error(error: GraphQLError, locale: str | None) -> GraphQLError:
     """Give `error` an `extensions.code` and a message in `locale`; mask the unexpected.
 
@@ -92,7 +99,7 @@ def coded_error(error: GraphQLError, locale: str | None) -> GraphQLError:
         code = original.code
         message = translate(original.message, locale, **original.params)
     elif isinstance(original, DomainError):
-        code = ErrorCode(original.code) if original.code in ErrorCode else ErrorCode.BAD_USER_INPUT
+        code = _api_code(original.code)
         message = translate(original.message, locale, **original.params)
     elif isinstance(original, TenancyError):
         code, message = ErrorCode.FORBIDDEN, translate(N_("This tenant cannot be used."), locale)
