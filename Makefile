@@ -9,7 +9,7 @@ CATALOGS := i18n/locale
 export UV_PYTHON := $(shell command -v $(PYTHON))
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test install catalogs lint schema
+.PHONY: run test install catalogs messages lint schema
 
 run: install
 	$(VENV)/bin/renshi dev
