@@ -40,6 +40,60 @@ from tenants.context import current_tenant
 EMPLOYEE_NUMBER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_./-]{0,31}")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 RATING_SCALE = (Decimal(1), Decimal(5))
+HIRE_STATUSES = ("onboarding", "active")
+
+
+# --- rules shared with imports ---------------------------------------------------------------
+
+
+def employee_number(value: str | None, field: str = "employeeNumber") -> str:
+    """The trimmed employee number, or a `DomainError` when it breaks the pattern."""
+    number = (value or "").strip()
+    if not EMPLOYEE_NUMBER.fullmatch(number):
+        raise DomainError(
+            N_("An employee number has 1 to 32 letters, digits or . _ / -."), field=field
+        )
+    return number
+
+
+def work_email(value: str | None, field: str = "workEmail") -> str | None:
+    """The trimmed work e-mail address, None when blank, or a `DomainError`."""
+    email = optional_text(value, field, max_length=254)
+    if email and not EMAIL.fullmatch(email):
+        raise DomainError(N_("Enter a valid e-mail address."), field=field)
+    return email
+
+
+def check_birth_before_hire(
+    birth_date: dt.date | None, hire_date: dt.date, field: str = "birthDate"
+) -> None:
+    if birth_date and birth_date >= hire_date:
+        raise DomainError(N_("The birth date must be before the hire date."), field=field)
+
+
+def check_hire_status(status: str, field: str = "status") -> None:
+    if status not in HIRE_STATUSES:
+        raise DomainError(N_("A new hire is onboarding or active."), field=field)
+
+
+def checked_salary(
+    salary: SalaryInput, default_currency: str, field: str = "salary"
+) -> tuple[Money, str]:
+    """The salary as exact money in its currency (default: the branch's) and its period."""
+    if salary.period not in SALARY_PERIODS:
+        raise DomainError(N_("The pay period is hour, month or year."), field=f"{field}.period")
+    money = Money.of(salary.amount, salary.currency or default_currency, field=f"{field}.amount")
+    if money.amount <= 0:
+        raise DomainError(N_("A salary is above zero."), field=f"{field}.amount")
+    return money, salary.period
+
+
+def check_rating(rating: Decimal, field: str = "rating") -> None:
+    low, high = RATING_SCALE
+    if not low <= rating <= high:
+        raise DomainError(
+            N_("A rating is between {low} and {high}."), field=field, low=low, high=high
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,19 +128,10 @@ async def hire_employee(
 ) -> Employee:
     require_any_role(actor, *HR_WRITERS)
     tenant = current_tenant()
-    number = (data.employee_number or "").strip()
-    if not EMPLOYEE_NUMBER.fullmatch(number):
-        raise DomainError(
-            N_("An employee number has 1 to 32 letters, digits or . _ / -."),
-            field="employeeNumber",
-        )
-    email = optional_text(data.work_email, "workEmail", max_length=254)
-    if email and not EMAIL.fullmatch(email):
-        raise DomainError(N_("Enter a valid e-mail address."), field="workEmail")
-    if data.birth_date and data.birth_date >= data.hire_date:
-        raise DomainError(N_("The birth date must be before the hire date."), field="birthDate")
-    if data.status not in ("onboarding", "active"):
-        raise DomainError(N_("A new hire is onboarding or active."), field="status")
+    number = employee_number(data.employee_number)
+    email = work_email(data.work_email)
+    check_birth_before_hire(data.birth_date, data.hire_date)
+    check_hire_status(data.status)
     employee = Employee(
         id=uuid.uuid4(),
         employee_number=number,
@@ -253,11 +298,7 @@ async def record_performance_review(
     comment: str | None = None,
 ) -> PerformanceReview:
     require_any_role(actor, *HR_WRITERS, "manager")
-    low, high = RATING_SCALE
-    if not low <= rating <= high:
-        raise DomainError(
-            N_("A rating is between {low} and {high}."), field="rating", low=low, high=high
-        )
+    check_rating(rating)
     review = PerformanceReview(
         id=uuid.uuid4(),
         employee_id=employee_id,
@@ -485,14 +526,10 @@ async def _branch_currency_on(session: AsyncSession, employee_id: uuid.UUID, day
 
 
 def _set_salary(event: EmploymentEvent, salary: SalaryInput, default_currency: str) -> None:
-    if salary.period not in SALARY_PERIODS:
-        raise DomainError(N_("The pay period is hour, month or year."), field="salary.period")
-    money = Money.of(salary.amount, salary.currency or default_currency, field="salary.amount")
-    if money.amount <= 0:
-        raise DomainError(N_("A salary is above zero."), field="salary.amount")
+    money, period = checked_salary(salary, default_currency)
     event.salary_amount = money.amount
     event.salary_currency = money.currency
-    event.salary_period = salary.period
+    event.salary_period = period
 
 
 def _event_dict(event: EmploymentEvent) -> dict[str, object]:
@@ -512,14 +549,34 @@ def _event_dict(event: EmploymentEvent) -> dict[str, object]:
 
 def search_text(employee: Employee) -> str:
     """What name search looks in: every name in every script, number and e-mail."""
+    return search_text_of(
+        given_name=employee.given_name,
+        family_name=employee.family_name,
+        local_name=employee.local_name,
+        preferred_name=employee.preferred_name,
+        employee_number=employee.employee_number,
+        work_email=employee.work_email,
+    )
+
+
+def search_text_of(
+    *,
+    given_name: str,
+    family_name: str,
+    local_name: str | None,
+    preferred_name: str | None,
+    employee_number: str,
+    work_email: str | None,
+) -> str:
+    """`search_text` from plain values (imports build rows without ORM objects)."""
     parts = [
-        employee.given_name,
-        employee.family_name,
-        employee.local_name,
-        employee.preferred_name,
-        employee.employee_number,
-        employee.work_email,
-        f"{employee.given_name} {employee.family_name}",
-        f"{employee.family_name} {employee.given_name}",
+        given_name,
+        family_name,
+        local_name,
+        preferred_name,
+        employee_number,
+        work_email,
+        f"{given_name} {family_name}",
+        f"{family_name} {given_name}",
     ]
     return " | ".join(p.casefold() for p in parts if p)

@@ -12,9 +12,10 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from typing import Any, Protocol
 
 from domain.errors import DomainError
-from domain.people.models import EmployeePeriod, EmploymentEvent
+from domain.people.models import EmployeePeriod
 from i18n import N_
 
 
@@ -22,6 +23,33 @@ from i18n import N_
 class PositionFacts:
     org_unit_id: uuid.UUID
     job_level_id: uuid.UUID | None
+
+
+class EventFacts(Protocol):
+    """What replaying reads of an event: a stored `EmploymentEvent` or an import's draft."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def effective_date(self) -> dt.date: ...
+    @property
+    def seq(self) -> int | None: ...
+    @property
+    def branch_id(self) -> uuid.UUID | None: ...
+    @property
+    def position_id(self) -> uuid.UUID | None: ...
+    @property
+    def org_unit_id(self) -> uuid.UUID | None: ...
+    @property
+    def job_level_id(self) -> uuid.UUID | None: ...
+    @property
+    def status(self) -> str | None: ...
+    @property
+    def salary_amount(self) -> Decimal | None: ...
+    @property
+    def salary_currency(self) -> str | None: ...
+    @property
+    def salary_period(self) -> str | None: ...
 
 
 @dataclasses.dataclass
@@ -37,7 +65,7 @@ class State:
 
 
 def replay(
-    events: Iterable[EmploymentEvent], positions: Mapping[uuid.UUID, PositionFacts]
+    events: Iterable[EventFacts], positions: Mapping[uuid.UUID, PositionFacts]
 ) -> list[tuple[dt.date, dt.date | None, State]]:
     """Fold events (in effective-date, then recording order) into [from, to) periods."""
     ordered = sorted(events, key=lambda e: (e.effective_date, e.seq or 0))
@@ -57,7 +85,7 @@ def replay(
 
 
 def _apply(
-    state: State | None, event: EmploymentEvent, positions: Mapping[uuid.UUID, PositionFacts]
+    state: State | None, event: EventFacts, positions: Mapping[uuid.UUID, PositionFacts]
 ) -> State:
     on = event.effective_date
     if event.kind == "hire":
@@ -100,9 +128,7 @@ def _apply(
     return state
 
 
-def _place(
-    state: State, event: EmploymentEvent, positions: Mapping[uuid.UUID, PositionFacts]
-) -> None:
+def _place(state: State, event: EventFacts, positions: Mapping[uuid.UUID, PositionFacts]) -> None:
     if event.branch_id is not None:
         state.branch_id = event.branch_id
     if event.position_id is not None:
@@ -116,7 +142,7 @@ def _place(
         state.job_level_id = event.job_level_id
 
 
-def _pay(state: State, event: EmploymentEvent) -> None:
+def _pay(state: State, event: EventFacts) -> None:
     if event.salary_amount is not None:
         state.salary_amount = event.salary_amount
         state.salary_currency = event.salary_currency
@@ -126,12 +152,26 @@ def _pay(state: State, event: EmploymentEvent) -> None:
 def to_rows(
     employee_id: uuid.UUID, periods: list[tuple[dt.date, dt.date | None, State]]
 ) -> list[EmployeePeriod]:
+    return [EmployeePeriod(**values) for values in period_values(employee_id, periods)]
+
+
+def period_values(
+    employee_id: uuid.UUID, periods: list[tuple[dt.date, dt.date | None, State]]
+) -> list[dict[str, Any]]:
+    """The `employee_periods` rows of `periods` as plain values, for bulk inserts."""
     return [
-        EmployeePeriod(
-            employee_id=employee_id,
-            valid_from=start,
-            valid_to=end,
-            **dataclasses.asdict(state),
-        )
+        {
+            "employee_id": employee_id,
+            "valid_from": start,
+            "valid_to": end,
+            "status": state.status,
+            "branch_id": state.branch_id,
+            "position_id": state.position_id,
+            "org_unit_id": state.org_unit_id,
+            "job_level_id": state.job_level_id,
+            "salary_amount": state.salary_amount,
+            "salary_currency": state.salary_currency,
+            "salary_period": state.salary_period,
+        }
         for start, end, state in periods
     ]
