@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import enum
 import uuid
@@ -35,6 +36,7 @@ from schema.organisation import (
     load_position,
     load_unit,
 )
+from schema.prefetch import fields_at, prefetch
 from tenants.binding import tenant_session
 
 
@@ -130,9 +132,9 @@ class Employee(Node):
     hire_date: dt.date | None
     status: EmployeeStatus | None
     birth_date: dt.date | None
-    national_id: str | None
-    bank_account: str | None
     record: strawberry.Private[EmployeeRecord]
+    # Relations fetched with the page (see `prefetch`); missing keys go through loaders.
+    prefetched: strawberry.Private[dict[str, object]] = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_record(cls, record: EmployeeRecord, context: RequestContext) -> Employee:
@@ -149,8 +151,6 @@ class Employee(Node):
             hire_date=record.hire_date,
             status=EmployeeStatus(record.status) if record.status else None,
             birth_date=record.birth_date,
-            national_id=record.national_id,
-            bank_account=record.bank_account,
             record=record,
         )
 
@@ -164,31 +164,56 @@ class Employee(Node):
         money = Money.of(r.salary_amount, r.salary_currency, info.context.locale)
         return Salary(amount=money, period=r.salary_period or "month") if money else None
 
+    @strawberry.field(description="National ID (sensitive; encrypted at rest).")
+    def national_id(self) -> str | None:
+        return self.record.national_id
+
+    @strawberry.field(description="Bank account (sensitive; encrypted at rest).")
+    def bank_account(self) -> str | None:
+        return self.record.bank_account
+
+    # NOTE: the relation resolvers below are plain functions that return either the object
+    # prefetched with the page or an awaitable from a DataLoader; graphql-core awaits the
+    # latter. This keeps a page's hot path free of one coroutine per field and row.
+
     @strawberry.field(description="Branch on `asOf`.")
-    async def branch(self, info: Ctx) -> Branch | None:
-        return await load_branch(info.context, self.record.branch_id)
+    def branch(self, info: Ctx) -> Branch | None:
+        if "branch" in self.prefetched:
+            return self.prefetched["branch"]  # type: ignore[return-value]
+        return load_branch(info.context, self.record.branch_id)  # type: ignore[return-value]
 
     @strawberry.field(description="Org unit on `asOf`.")
-    async def org_unit(self, info: Ctx) -> OrgUnit | None:
-        return await load_unit(info.context, self.record.org_unit_id, self.as_of)
+    def org_unit(self, info: Ctx) -> OrgUnit | None:
+        if "org_unit" in self.prefetched:
+            return self.prefetched["org_unit"]  # type: ignore[return-value]
+        return load_unit(info.context, self.record.org_unit_id, self.as_of)  # type: ignore[return-value]
 
     @strawberry.field(description="Position on `asOf`.")
-    async def position(self, info: Ctx) -> Position | None:
-        return await load_position(info.context, self.record.position_id)
+    def position(self, info: Ctx) -> Position | None:
+        if "position" in self.prefetched:
+            return self.prefetched["position"]  # type: ignore[return-value]
+        return load_position(info.context, self.record.position_id)  # type: ignore[return-value]
 
     @strawberry.field(description="Job level on `asOf`.")
-    async def job_level(self, info: Ctx) -> JobLevel | None:
-        return await load_job_level(info.context, self.record.job_level_id)
+    def job_level(self, info: Ctx) -> JobLevel | None:
+        if "job_level" in self.prefetched:
+            return self.prefetched["job_level"]  # type: ignore[return-value]
+        return load_job_level(info.context, self.record.job_level_id)  # type: ignore[return-value]
 
     @strawberry.field(
         description="Holder of the position this employee's position reports to; a vacant "
         "position passes up the line."
     )
-    async def manager(self, info: Ctx) -> Employee | None:
+    def manager(self, info: Ctx) -> Employee | None:
+        if "manager" in self.prefetched:
+            return self.prefetched["manager"]  # type: ignore[return-value]
+        return self._load_manager(info.context)  # type: ignore[return-value]
+
+    async def _load_manager(self, context: RequestContext) -> Employee | None:
         if self.record.position_id is None:
             return None
-        manager_id = await loaders.managers(info.context, self.as_of).load(self.record.position_id)
-        return await load_employee(info.context, manager_id, self.as_of)
+        manager_id = await loaders.managers(context, self.as_of).load(self.record.position_id)
+        return await load_employee(context, manager_id, self.as_of)
 
     @strawberry.field(description="Employees this one manages on `asOf`.")
     async def direct_reports(self, info: Ctx) -> list[Employee]:
@@ -367,6 +392,7 @@ class PeopleQueries:
             job_level_id=decode_optional(given.job_level_id, "JobLevel", context, "jobLevelId"),
             search=given.search,
         )
+        wanted = fields_at(info.selected_fields[0].selections, ["edges", "node"])
         async with tenant_session() as session:
             page = await people.list_employees(
                 session,
@@ -379,6 +405,7 @@ class PeopleQueries:
                 first=first,
                 after=after,
             )
+            bundles = await prefetch(context, session, page.records, wanted, day)
 
         async def count() -> int:
             async with tenant_session() as session:
@@ -386,9 +413,11 @@ class PeopleQueries:
 
         loader = loaders.employees(context, day)
         edges = []
-        for record, cursor in zip(page.records, page.cursors, strict=True):
+        for record, cursor, bundle in zip(page.records, page.cursors, bundles, strict=True):
             loader.prime(record.id, record)
-            edges.append(EmployeeEdge(cursor=cursor, node=Employee.from_record(record, context)))
+            node = Employee.from_record(record, context)
+            node.prefetched = bundle
+            edges.append(EmployeeEdge(cursor=cursor, node=node))
         return EmployeeConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),

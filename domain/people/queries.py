@@ -66,8 +66,27 @@ class EmployeeRecord:
     salary_amount: Decimal | None = None
     salary_currency: str | None = None
     salary_period: str | None = None
-    national_id: str | None = None
-    bank_account: str | None = None
+    sealed: Sealed | None = None  # encrypted fields, opened only when asked for
+
+    @property
+    def national_id(self) -> str | None:
+        return self.sealed.open(self.sealed.national_id) if self.sealed else None
+
+    @property
+    def bank_account(self) -> str | None:
+        return self.sealed.open(self.sealed.bank_account) if self.sealed else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Sealed:
+    """Encrypted fields of a record the viewer may read in full."""
+
+    tenant_id: uuid.UUID
+    national_id: bytes | None
+    bank_account: bytes | None
+
+    def open(self, ciphertext: bytes | None) -> str | None:
+        return crypto.decrypt(self.tenant_id, ciphertext)
 
 
 class Sort(enum.Enum):
@@ -129,8 +148,20 @@ async def viewer_scope(session: AsyncSession, viewer: Viewer, day: dt.date) -> S
     return Scope(default=default, line=frozenset(line), self_id=viewer.employee_id)
 
 
-def _state_columns() -> list[Any]:
+def _columns() -> list[Any]:
     return [
+        Employee.id,
+        Employee.employee_number,
+        Employee.given_name,
+        Employee.family_name,
+        Employee.local_name,
+        Employee.preferred_name,
+        Employee.work_email,
+        Employee.phone,
+        Employee.birth_date,
+        Employee.hire_date,
+        Employee.national_id_encrypted,
+        Employee.bank_account_encrypted,
         EmployeePeriod.branch_id,
         EmployeePeriod.position_id,
         EmployeePeriod.org_unit_id,
@@ -143,46 +174,40 @@ def _state_columns() -> list[Any]:
 
 
 def _base(day: dt.date) -> Select[Any]:
+    # Plain columns rather than ORM entities: a page is read-only and this is its hot path.
     period = and_(EmployeePeriod.employee_id == Employee.id, in_force(EmployeePeriod, day))
-    return select(Employee, *_state_columns()).outerjoin(EmployeePeriod, period)
+    return select(*_columns()).select_from(Employee).outerjoin(EmployeePeriod, period)
 
 
 def _record(tenant: Tenant, row: Any, access: Access, day: dt.date) -> EmployeeRecord:
-    employee: Employee = row[0]
-    status = row.status or ("onboarding" if employee.hire_date > day else None)
-    record = EmployeeRecord(
-        id=employee.id,
+    profile = access >= Access.PROFILE
+    full = access >= Access.FULL
+    status = row.status or ("onboarding" if row.hire_date > day else None)
+    return EmployeeRecord(
+        id=row.id,
         access=access,
         as_of=day,
-        given_name=employee.given_name,
-        family_name=employee.family_name,
-        local_name=employee.local_name,
-        preferred_name=employee.preferred_name,
-        work_email=employee.work_email,
+        given_name=row.given_name,
+        family_name=row.family_name,
+        local_name=row.local_name,
+        preferred_name=row.preferred_name,
+        work_email=row.work_email,
         position_id=row.position_id,
         org_unit_id=row.org_unit_id,
         branch_id=row.branch_id,
+        employee_number=row.employee_number if profile else None,
+        phone=row.phone if profile else None,
+        hire_date=row.hire_date if profile else None,
+        status=status if profile else None,
+        job_level_id=row.job_level_id if profile else None,
+        birth_date=row.birth_date if full else None,
+        salary_amount=row.salary_amount if full else None,
+        salary_currency=row.salary_currency if full else None,
+        salary_period=row.salary_period if full else None,
+        sealed=Sealed(tenant.id, row.national_id_encrypted, row.bank_account_encrypted)
+        if full
+        else None,
     )
-    if access >= Access.PROFILE:
-        record = dataclasses.replace(
-            record,
-            employee_number=employee.employee_number,
-            phone=employee.phone,
-            hire_date=employee.hire_date,
-            status=status,
-            job_level_id=row.job_level_id,
-        )
-    if access >= Access.FULL:
-        record = dataclasses.replace(
-            record,
-            birth_date=employee.birth_date,
-            salary_amount=row.salary_amount,
-            salary_currency=row.salary_currency,
-            salary_period=row.salary_period,
-            national_id=crypto.decrypt(tenant.id, employee.national_id_encrypted),
-            bank_account=crypto.decrypt(tenant.id, employee.bank_account_encrypted),
-        )
-    return record
 
 
 async def employees_by_id(
@@ -198,7 +223,7 @@ async def employees_by_id(
         return []
     scope = await viewer_scope(session, viewer, day)
     rows = await session.execute(_base(day).where(Employee.id.in_(wanted)))
-    found = {row[0].id: _record(tenant, row, scope.access_to(row[0].id), day) for row in rows}
+    found = {row.id: _record(tenant, row, scope.access_to(row.id), day) for row in rows}
     return [found.get(i) for i in ids]
 
 
@@ -233,8 +258,8 @@ async def list_employees(
     rows = list(await session.execute(query.order_by(*ordering).limit(first + 1)))
     has_next = len(rows) > first
     rows = rows[:first]
-    records = [_record(tenant, row, scope.access_to(row[0].id), day) for row in rows]
-    cursors = [encode_cursor(sort, _key_values(row[0], sort)) for row in rows]
+    records = [_record(tenant, row, scope.access_to(row.id), day) for row in rows]
+    cursors = [encode_cursor(sort, _key_values(row, sort)) for row in rows]
     return Page(records=records, cursors=cursors, has_next_page=has_next)
 
 
@@ -293,7 +318,7 @@ def _sort_keys(sort: Sort) -> tuple[Any, ...]:
             return (Employee.employee_number, Employee.id)
 
 
-def _key_values(employee: Employee, sort: Sort) -> list[Any]:
+def _key_values(employee: Any, sort: Sort) -> list[Any]:
     match sort:
         case Sort.NAME:
             return [employee.family_name, employee.given_name, employee.id]
