@@ -300,6 +300,10 @@ def users_create(
 ) -> None:
     """Create a user who can sign in to a tenant."""
     from domain.identity.actions import create_user
+
+    # NOTE: users.employee_id references employees, so that model must be mapped before
+    # the user is flushed; nothing else on this path imports it.
+    from domain.people import models as _people_models  # noqa: F401
     from tenants.context import use_tenant
     from tenants.registry import get_active_tenant
 
