@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import json
 import logging
+import pkgutil
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -22,10 +24,25 @@ T = TypeVar("T")
 SCHEMA_FILE = PROJECT_ROOT / "schema" / "schema.graphql"
 
 
+def load_models() -> None:
+    """Import every domain module, so SQLAlchemy knows all tables before the first flush.
+
+    Models name other modules' tables in foreign keys (`users.employee_id` -> `employees`),
+    and SQLAlchemy resolves those names across every registered table at the first flush.
+    The API imports all models through the GraphQL schema; commands import them here.
+    """
+    import domain
+
+    for module in pkgutil.walk_packages(domain.__path__, prefix="domain."):
+        importlib.import_module(module.name)
+
+
 def run_async(work: Callable[[], Awaitable[T]]) -> T:
     """Run one coroutine with the engine set up, and dispose the pool afterwards."""
     from renshi.database import setup_engine
     from tenants.database import dispose_engine
+
+    load_models()
 
     async def wrapped() -> T:
         setup_engine()
