@@ -1,0 +1,1 @@
+"""Employee advances (借款): the sub-ledger, approvals, repayment and the exit gate."""
