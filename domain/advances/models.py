@@ -201,7 +201,7 @@ class RepaymentPlan(TenantBase):
     amount: Mapped[Decimal] = mapped_column(MONEY)
     currency: Mapped[str] = mapped_column(String(3))
     instalments: Mapped[int] = mapped_column(Integer)
-    first_due_on: Mapped[dt.date] = mapped_column(Date)
+    starts_on: Mapped[dt.date] = mapped_column(Date)  # instalments fall due monthly after it
     status: Mapped[str] = mapped_column(String(12), default="active")
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[dt.datetime] = _now_column()

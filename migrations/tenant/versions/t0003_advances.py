@@ -204,7 +204,7 @@ def upgrade() -> None:
         sa.Column("amount", MONEY, nullable=False),
         sa.Column("currency", sa.String(3), nullable=False),
         sa.Column("instalments", sa.Integer(), nullable=False),
-        sa.Column("first_due_on", sa.Date(), nullable=False),
+        sa.Column("starts_on", sa.Date(), nullable=False),
         sa.Column("status", sa.String(12), nullable=False, server_default="active"),
         sa.Column("created_by", sa.Uuid(), nullable=True),
         _at(),
