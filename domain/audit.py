@@ -44,14 +44,36 @@ def record(
     """Add an audit entry to the caller's transaction (it commits or rolls back with it)."""
     session.add(
         AuditEntry(
-            actor_id=actor_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=str(entity_id),
-            before=_jsonable(before),
-            after=_jsonable(after),
+            **values(
+                actor_id=actor_id,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                before=before,
+                after=after,
+            )
         )
     )
+
+
+def values(
+    *,
+    actor_id: uuid.UUID | None,
+    action: str,
+    entity_type: str,
+    entity_id: uuid.UUID | str,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The columns of an audit entry, for writers that insert many rows at once."""
+    return {
+        "actor_id": actor_id,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": str(entity_id),
+        "before": _jsonable(before),
+        "after": _jsonable(after),
+    }
 
 
 def _jsonable(value: Any) -> Any:

@@ -383,5 +383,7 @@ def schema_export(output: Path) -> None:
     click.echo(f"Wrote {output}.")
 
 
+import renshi.cli_import  # noqa: E402, F401  (registers `renshi import`)
+
 if __name__ == "__main__":
     main()

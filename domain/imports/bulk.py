@@ -1,0 +1,227 @@
+"""Writing many employees at once: draft events, derived periods and batched inserts.
+
+Importers do what the domain actions do for one employee (record events, rebuild the
+periods with `replay`, write an audit entry in the same transaction), but for thousands of
+employees per statement: rows are buffered and sent in batches of `BATCH` with executemany.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import audit
+from domain.audit import AuditEntry
+from domain.organisation.models import Position
+from domain.people.history import PositionFacts, State, period_values, replay
+from domain.people.models import Employee, EmployeePeriod, EmploymentEvent
+
+BATCH = 1000
+# Draft events sort after every recorded event of the same day, as a new recording would.
+_DRAFT_SEQ = 1 << 62
+
+
+@dataclasses.dataclass(slots=True)
+class DraftEvent:
+    """An employment event not yet written; `replay` reads it like a stored one."""
+
+    employee_id: uuid.UUID
+    kind: str
+    effective_date: dt.date
+    branch_id: uuid.UUID | None = None
+    position_id: uuid.UUID | None = None
+    org_unit_id: uuid.UUID | None = None
+    job_level_id: uuid.UUID | None = None
+    status: str | None = None
+    salary_amount: Decimal | None = None
+    salary_currency: str | None = None
+    salary_period: str | None = None
+    reason: str | None = None
+    seq: int | None = _DRAFT_SEQ
+    id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
+
+    def values(self, recorded_by: uuid.UUID | None) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "employee_id": self.employee_id,
+            "kind": self.kind,
+            "effective_date": self.effective_date,
+            "branch_id": self.branch_id,
+            "position_id": self.position_id,
+            "org_unit_id": self.org_unit_id,
+            "job_level_id": self.job_level_id,
+            "status": self.status,
+            "salary_amount": self.salary_amount,
+            "salary_currency": self.salary_currency,
+            "salary_period": self.salary_period,
+            "reason": self.reason,
+            "recorded_by": recorded_by,
+        }
+
+    def audit_after(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "effective_date": self.effective_date,
+            "branch_id": self.branch_id,
+            "position_id": self.position_id,
+            "org_unit_id": self.org_unit_id,
+            "job_level_id": self.job_level_id,
+            "status": self.status,
+            "salary_amount": self.salary_amount,
+            "salary_currency": self.salary_currency,
+            "reason": self.reason,
+        }
+
+
+def termination(
+    employee_id: uuid.UUID, effective_date: dt.date, *, reason: str | None = None
+) -> DraftEvent:
+    """The event of an employee's leaving, for imports of people who have already left.
+
+    TODO(#4): there is no termination mutation yet; once offboarding exists, terminations
+    of current staff must go through its clearance gate, and imports may only load leavers
+    whose exit is already history.
+    """
+    return DraftEvent(
+        employee_id=employee_id,
+        kind="termination",
+        effective_date=effective_date,
+        status="terminated",
+        reason=reason,
+    )
+
+
+def derive_periods(
+    employee_id: uuid.UUID,
+    events: Iterable[Any],
+    positions: Mapping[uuid.UUID, PositionFacts],
+) -> list[dict[str, Any]]:
+    """The employee's period rows from their events (`DomainError` for a bad history)."""
+    return period_values(employee_id, replay(events, positions))
+
+
+def state_on(
+    events: Iterable[Any], positions: Mapping[uuid.UUID, PositionFacts], day: dt.date
+) -> State | None:
+    """What the events add up to on `day`, or None before the hire."""
+    found: State | None = None
+    for start, _end, state in replay(events, positions):
+        if start > day:
+            break
+        found = state
+    return found
+
+
+async def load_position_facts(session: AsyncSession) -> dict[uuid.UUID, PositionFacts]:
+    rows = await session.execute(select(Position.id, Position.org_unit_id, Position.job_level_id))
+    return {pid: PositionFacts(unit, level) for pid, unit, level in rows}
+
+
+async def load_events(
+    session: AsyncSession, employee_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[EmploymentEvent]]:
+    """Recorded events of the employees, by employee, in replay order."""
+    found: dict[uuid.UUID, list[EmploymentEvent]] = {e: [] for e in employee_ids}
+    if not employee_ids:
+        return found
+    rows = await session.scalars(
+        select(EmploymentEvent)
+        .where(EmploymentEvent.employee_id.in_(list(employee_ids)))
+        .order_by(EmploymentEvent.effective_date, EmploymentEvent.seq)
+    )
+    for event in rows:
+        found[event.employee_id].append(event)
+    return found
+
+
+class BulkWriter:
+    """Buffers rows per table and inserts them in batches, parents before children."""
+
+    def __init__(self, session: AsyncSession, *, actor_id: uuid.UUID | None = None) -> None:
+        self.session = session
+        self.actor_id = actor_id
+        self._positions: list[dict[str, Any]] = []
+        self._employees: list[dict[str, Any]] = []
+        self._events: list[dict[str, Any]] = []
+        self._periods: list[dict[str, Any]] = []
+        self._replaced: list[uuid.UUID] = []
+        self._audit: list[dict[str, Any]] = []
+
+    def position(self, values: dict[str, Any]) -> None:
+        self._positions.append(values)
+        self.audit(
+            "position.create",
+            "position",
+            values["id"],
+            after={
+                "code": values["code"],
+                "title": values["title"],
+                "org_unit_id": values["org_unit_id"],
+                "reports_to_id": values["reports_to_id"],
+                "job_level_id": values["job_level_id"],
+            },
+        )
+
+    def employee(self, values: dict[str, Any]) -> None:
+        self._employees.append(values)
+
+    def event(self, draft: DraftEvent) -> None:
+        self._events.append(draft.values(self.actor_id))
+
+    def periods(self, employee_id: uuid.UUID, rows: list[dict[str, Any]], *, replace: bool) -> None:
+        if replace:
+            self._replaced.append(employee_id)
+        self._periods.extend(rows)
+
+    def audit(
+        self,
+        action: str,
+        entity_type: str,
+        entity_id: uuid.UUID | str,
+        *,
+        after: dict[str, Any] | None = None,
+        before: dict[str, Any] | None = None,
+    ) -> None:
+        self._audit.append(
+            audit.values(
+                actor_id=self.actor_id,
+                action=action,
+                entity_type=entity_type,
+                entity_id=entity_id,
+                before=before,
+                after=after,
+            )
+        )
+
+    @property
+    def pending(self) -> int:
+        return max(len(self._employees), len(self._events), len(self._periods), len(self._audit))
+
+    async def flush_if_full(self) -> None:
+        if self.pending >= BATCH:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Send every buffered row, in an order the foreign keys accept."""
+        await self._insert(Position, self._positions)
+        await self._insert(Employee, self._employees)
+        await self._insert(EmploymentEvent, self._events)
+        if self._replaced:
+            await self.session.execute(
+                delete(EmployeePeriod).where(EmployeePeriod.employee_id.in_(self._replaced))
+            )
+            self._replaced = []
+        await self._insert(EmployeePeriod, self._periods)
+        await self._insert(AuditEntry, self._audit)
+
+    async def _insert(self, model: Any, rows: list[dict[str, Any]]) -> None:
+        for start in range(0, len(rows), BATCH):
+            await self.session.execute(insert(model), rows[start : start + BATCH])
+        rows.clear()
