@@ -32,7 +32,7 @@ from renshi.app import create_app
 from tenants.context import Tenant, use_tenant
 from tenants.provisioning import TenantSpec, create_tenant
 
-PASSWORD = "benchmark-password"
+PASSWORD = "benchmark-password"  # noqa: S105 - a throwaway database's user
 AS_OF = dt.date(2026, 6, 1)
 QUERY = """{ employees(first: 100, asOf: "2026-06-01") { edges { node {
   id displayName branch { code } orgUnit { name } position { title } jobLevel { code }
@@ -216,8 +216,9 @@ async def main(runs: int, people_count: int) -> None:
                 "/graphql",
                 headers={"X-Tenant": "bench"},
                 json={
-                    "query": 'mutation { login(email: "admin@bench.test", password: "%s") '
-                    "{ accessToken } }" % PASSWORD
+                    "query": 'mutation($p: String!) { login(email: "admin@bench.test", '
+                    "password: $p) { accessToken } }",
+                    "variables": {"p": PASSWORD},
                 },
             )
             token = login.json()["data"]["login"]["accessToken"]
