@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import multiprocessing
+import signal
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -194,7 +195,9 @@ async def migrate_tenants(
         workers = min(concurrency, len(pending))
         context = multiprocessing.get_context("spawn")
         loop = asyncio.get_running_loop()
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_parent
+        ) as pool:
             futures = [
                 loop.run_in_executor(
                     pool, _migrate_in_worker, url, slug, current.get(slug), head, str(location)
@@ -218,6 +221,12 @@ async def _migrate_one(
         seconds = time.perf_counter() - started
         return TenantMigration(slug, "failed", before, before, seconds, error=_first_line(exc))
     return TenantMigration(slug, "ok", before, head, time.perf_counter() - started)
+
+
+def _leave_interrupts_to_parent() -> None:
+    # Ctrl-C reaches the whole process group; the parent stops the run, and a worker's
+    # open transaction rolls back when its connection closes.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _migrate_in_worker(
