@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit
 from domain.audit import AuditEntry
-from domain.organisation.models import Position
+from domain.organisation.models import Branch, JobLevel, OrgUnit, OrgUnitVersion, Position
 from domain.people.history import PositionFacts, State, period_values, replay
-from domain.people.models import Employee, EmployeePeriod, EmploymentEvent
+from domain.people.models import Employee, EmployeePeriod, EmploymentEvent, PerformanceReview
 
 BATCH = 1000
 # Draft events sort after every recorded event of the same day, as a new recording would.
@@ -147,15 +147,15 @@ class BulkWriter:
     def __init__(self, session: AsyncSession, *, actor_id: uuid.UUID | None = None) -> None:
         self.session = session
         self.actor_id = actor_id
-        self._positions: list[dict[str, Any]] = []
-        self._employees: list[dict[str, Any]] = []
-        self._events: list[dict[str, Any]] = []
-        self._periods: list[dict[str, Any]] = []
+        self._rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in _ORDER}
         self._replaced: list[uuid.UUID] = []
-        self._audit: list[dict[str, Any]] = []
+
+    def add(self, model: Any, values: dict[str, Any]) -> None:
+        """Buffer one row of `model` (one of the tables in `_ORDER`)."""
+        self._rows[model].append(values)
 
     def position(self, values: dict[str, Any]) -> None:
-        self._positions.append(values)
+        self.add(Position, values)
         self.audit(
             "position.create",
             "position",
@@ -170,15 +170,15 @@ class BulkWriter:
         )
 
     def employee(self, values: dict[str, Any]) -> None:
-        self._employees.append(values)
+        self.add(Employee, values)
 
     def event(self, draft: DraftEvent) -> None:
-        self._events.append(draft.values(self.actor_id))
+        self.add(EmploymentEvent, draft.values(self.actor_id))
 
     def periods(self, employee_id: uuid.UUID, rows: list[dict[str, Any]], *, replace: bool) -> None:
         if replace:
             self._replaced.append(employee_id)
-        self._periods.extend(rows)
+        self._rows[EmployeePeriod].extend(rows)
 
     def audit(
         self,
@@ -189,7 +189,8 @@ class BulkWriter:
         after: dict[str, Any] | None = None,
         before: dict[str, Any] | None = None,
     ) -> None:
-        self._audit.append(
+        self.add(
+            AuditEntry,
             audit.values(
                 actor_id=self.actor_id,
                 action=action,
@@ -197,12 +198,12 @@ class BulkWriter:
                 entity_id=entity_id,
                 before=before,
                 after=after,
-            )
+            ),
         )
 
     @property
     def pending(self) -> int:
-        return max(len(self._employees), len(self._events), len(self._periods), len(self._audit))
+        return max(len(rows) for rows in self._rows.values())
 
     async def flush_if_full(self) -> None:
         if self.pending >= BATCH:
@@ -210,18 +211,29 @@ class BulkWriter:
 
     async def flush(self) -> None:
         """Send every buffered row, in an order the foreign keys accept."""
-        await self._insert(Position, self._positions)
-        await self._insert(Employee, self._employees)
-        await self._insert(EmploymentEvent, self._events)
-        if self._replaced:
-            await self.session.execute(
-                delete(EmployeePeriod).where(EmployeePeriod.employee_id.in_(self._replaced))
-            )
-            self._replaced = []
-        await self._insert(EmployeePeriod, self._periods)
-        await self._insert(AuditEntry, self._audit)
+        for model in _ORDER:
+            if model is EmployeePeriod and self._replaced:
+                await self.session.execute(
+                    delete(EmployeePeriod).where(EmployeePeriod.employee_id.in_(self._replaced))
+                )
+                self._replaced = []
+            rows = self._rows[model]
+            for start in range(0, len(rows), BATCH):
+                await self.session.execute(insert(model), rows[start : start + BATCH])
+            rows.clear()
 
-    async def _insert(self, model: Any, rows: list[dict[str, Any]]) -> None:
-        for start in range(0, len(rows), BATCH):
-            await self.session.execute(insert(model), rows[start : start + BATCH])
-        rows.clear()
+
+# Parents before children: units before the positions in them, positions before the unit
+# versions that name them as head, employees before their events and periods.
+_ORDER: tuple[Any, ...] = (
+    Branch,
+    JobLevel,
+    OrgUnit,
+    Position,
+    OrgUnitVersion,
+    Employee,
+    EmploymentEvent,
+    EmployeePeriod,
+    PerformanceReview,
+    AuditEntry,
+)
