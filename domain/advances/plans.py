@@ -33,15 +33,17 @@ def monthly_due_dates(start: dt.date, count: int) -> list[dt.date]:
 def instalments(total: Money, count: int, start: dt.date) -> list[tuple[dt.date, Money]]:
     """The schedule of a plan; raises `DomainError` when the split is impossible."""
     if not 1 <= count <= MAX_INSTALMENTS:
-        raise DomainError(N_("A plan has 1 to {count} instalments."), field="instalments",
-                          count=MAX_INSTALMENTS)
+        raise DomainError(
+            N_("A plan has 1 to {count} instalments."), field="instalments", count=MAX_INSTALMENTS
+        )
     if total.amount <= 0:
         raise DomainError(N_("There is nothing to repay."), field="amount")
     regular = quantize(total.amount / Decimal(count), total.currency)
     last = total.amount - regular * (count - 1)
     if regular <= 0 or last <= 0:
-        raise DomainError(N_("The amount is too small for that many instalments."),
-                          field="instalments")
+        raise DomainError(
+            N_("The amount is too small for that many instalments."), field="instalments"
+        )
     amounts = [regular] * (count - 1) + [last]
     return [
         (due, Money(amount, total.currency))

@@ -12,6 +12,7 @@ import datetime as dt
 import re
 import uuid
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -424,6 +425,20 @@ async def _record(
     employee_id: uuid.UUID,
     kind: str,
     effective_date: dt.date,
+    **changes: Any,
+) -> EmploymentEvent:
+    """Record one event and rebuild the employee's periods, in one transaction."""
+    require_any_role(actor, *HR_WRITERS)
+    async with tenant_session() as session:
+        return await record_event(session, actor, employee_id, kind, effective_date, **changes)
+
+
+async def record_event(
+    session: AsyncSession,
+    actor: Viewer,
+    employee_id: uuid.UUID,
+    kind: str,
+    effective_date: dt.date,
     *,
     branch_id: uuid.UUID | None = None,
     position_id: uuid.UUID | None = None,
@@ -433,8 +448,11 @@ async def _record(
     salary: SalaryInput | None = None,
     reason: str | None = None,
 ) -> EmploymentEvent:
-    """Record one event and rebuild the employee's periods, in one transaction."""
-    require_any_role(actor, *HR_WRITERS)
+    """Record one event inside the caller's transaction and rebuild the periods.
+
+    For other domain actions that change an employee as one step of their own work (the
+    offboarding case, for instance); the caller checks permissions.
+    """
     event = EmploymentEvent(
         id=uuid.uuid4(),
         employee_id=employee_id,
@@ -448,23 +466,22 @@ async def _record(
         reason=optional_text(reason, "reason", max_length=2000),
         recorded_by=actor.id,
     )
-    async with tenant_session() as session:
-        await _employee(session, employee_id)
-        await _check_placement(session, event)
-        if salary is not None:
-            currency = await _branch_currency_on(session, employee_id, effective_date)
-            _set_salary(event, salary, currency)
-        session.add(event)
-        await session.flush()
-        await rebuild_periods(session, employee_id)
-        audit.record(
-            session,
-            actor_id=actor.id,
-            action=f"employee.{kind}",
-            entity_type="employee",
-            entity_id=employee_id,
-            after=_event_dict(event),
-        )
+    await _employee(session, employee_id)
+    await _check_placement(session, event)
+    if salary is not None:
+        currency = await _branch_currency_on(session, employee_id, effective_date)
+        _set_salary(event, salary, currency)
+    session.add(event)
+    await session.flush()
+    await rebuild_periods(session, employee_id)
+    audit.record(
+        session,
+        actor_id=actor.id,
+        action=f"employee.{kind}",
+        entity_type="employee",
+        entity_id=employee_id,
+        after=_event_dict(event),
+    )
     return event
 
 
