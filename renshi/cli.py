@@ -103,7 +103,12 @@ def dev(host: str, port: int) -> None:
     click.echo(
         f"  Tenant:    {credentials.tenant}  (send the header X-Tenant: {credentials.tenant})"
     )
-    click.echo(f"  Sign in:   {credentials.email} / {credentials.password}")
+    click.echo(f"  Password:  {credentials.password}  (the same for every user below)")
+    label = "Sign in:"
+    for user in credentials.users:
+        roles = ", ".join(user.roles)
+        click.echo(f"  {label:<10} {user.email:<26} {roles:<9} {user.who}")
+        label = ""
     click.echo("")
     _serve(host, port)
 
