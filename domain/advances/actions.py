@@ -45,6 +45,7 @@ from domain.tenant_settings import get_setting, set_setting
 from domain.validation import optional_text, required_text
 from i18n import N_
 from tenants.binding import tenant_session
+from tenants.context import current_tenant
 
 FINANCE = ("finance", "admin")
 STAFF = ("admin", "hr", "finance")
@@ -94,6 +95,10 @@ async def request_advance(actor: Viewer, data: AdvanceRequest) -> Advance:
         place = (await placements(session, {employee_id}, today)).get(employee_id)
         if place is None or place.branch_id is None:
             raise DomainError(N_("The employee has no branch today."), field="employeeId")
+        if place.status not in ("active", "on_leave"):
+            raise DomainError(
+                N_("Only a current employee may request an advance."), field="employeeId"
+            )
         branch = await session.get(Branch, place.branch_id)
         assert branch is not None
         money = Money.of(data.amount, data.currency or branch.currency)
@@ -215,11 +220,7 @@ async def cancel_advance(actor: Viewer, advance_id: uuid.UUID, reason: str | Non
             raise DomainError(
                 N_("Money has moved; settle or write the advance off instead."), field="id"
             )
-        before = _snapshot(advance)
-        await _cancel_pending_steps(session, advance.id)
-        advance.status = "cancelled"
-        advance.closed_at = clock.now()
-        _audit(session, actor, "advance.cancel", advance, before, reason=reason)
+        await cancel_in(session, actor, advance, reason or "cancelled")
     return advance
 
 
@@ -515,23 +516,37 @@ async def close_balance(
     """Write off or waive what is still owed, with authority and a reason."""
     why = required_text(reason, "reason", max_length=2000)
     async with tenant_session() as session:
-        advance = await _locked(session, advance_id)
-        _require_money_out(advance)
-        balance = Money(await ledger.outstanding(session, advance.id), advance.currency)
-        await require_authority(session, actor, advance, balance)
-        entry = await _entry(
-            session,
-            actor,
-            advance,
-            kind,
-            balance,
-            await _branch_today(session, advance),
-            sign=-1,
-            reason=why,
-        )
-        await _restate(
-            session, actor, advance, f"advance.{kind}", amount=balance.amount, reason=why
-        )
+        return await _close_in(session, actor, advance_id, kind, why)
+
+
+async def waive_in(
+    session: AsyncSession, actor: Viewer, advance_id: uuid.UUID, reason: str
+) -> LedgerEntry:
+    """Waive what is owed on an advance, inside the caller's transaction (offboarding)."""
+    return await _close_in(session, actor, advance_id, "waiver", reason)
+
+
+async def cancel_in(session: AsyncSession, actor: Viewer, advance: Advance, reason: str) -> None:
+    """Cancel a requested or approved advance inside the caller's transaction."""
+    if advance.status not in ("draft", "submitted", "approved"):
+        return
+    before = _snapshot(advance)
+    await _cancel_pending_steps(session, advance.id)
+    advance.status = "cancelled"
+    advance.closed_at = clock.now()
+    _audit(session, actor, "advance.cancel", advance, before, reason=reason)
+
+
+async def _close_in(
+    session: AsyncSession, actor: Viewer, advance_id: uuid.UUID, kind: str, reason: str
+) -> LedgerEntry:
+    advance = await _locked(session, advance_id)
+    _require_money_out(advance)
+    balance = Money(await ledger.outstanding(session, advance.id), advance.currency)
+    await require_authority(session, actor, advance, balance)
+    today = await _branch_today(session, advance)
+    entry = await _entry(session, actor, advance, kind, balance, today, sign=-1, reason=reason)
+    await _restate(session, actor, advance, f"advance.{kind}", amount=balance.amount, reason=reason)
     return entry
 
 
@@ -872,8 +887,6 @@ async def _branch_today(session: AsyncSession, advance: Advance) -> dt.date:
 
 
 async def _tenant_zone(session: AsyncSession) -> str:
-    from tenants.context import current_tenant
-
     return current_tenant().time_zone
 
 

@@ -44,6 +44,7 @@ class Placement:
     org_unit_id: uuid.UUID | None
     branch_id: uuid.UUID | None
     rank: int | None
+    status: str
 
 
 async def placements(

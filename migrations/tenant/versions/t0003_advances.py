@@ -265,9 +265,34 @@ def upgrade() -> None:
             "status IN ('open', 'cleared', 'waived')", name="ck_clearance_items_status"
         ),
     )
+    # The exit gate, enforced by the database as well: no route (import, edit, bug) can
+    # give a terminated period to someone with an open advance.
+    op.execute(
+        """
+        CREATE FUNCTION employee_exit_gate() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        BEGIN
+          IF NEW.status = 'terminated' AND EXISTS (
+               SELECT 1 FROM advances
+                WHERE employee_id = NEW.employee_id
+                  AND status IN ('submitted', 'approved', 'disbursed', 'partially_settled'))
+          THEN
+            RAISE EXCEPTION 'OUTSTANDING_ADVANCES: employee % has open advances',
+              NEW.employee_id USING ERRCODE = 'check_violation';
+          END IF;
+          RETURN NEW;
+        END $$
+        """
+    )
+    op.execute(
+        "CREATE TRIGGER employee_periods_exit_gate BEFORE INSERT OR UPDATE ON employee_periods"
+        " FOR EACH ROW EXECUTE FUNCTION employee_exit_gate()"
+    )
 
 
 def downgrade() -> None:
+    op.execute("DROP TRIGGER employee_periods_exit_gate ON employee_periods")
+    op.execute("DROP FUNCTION employee_exit_gate()")
     for table in (
         "clearance_items",
         "offboarding_cases",
