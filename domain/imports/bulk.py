@@ -219,7 +219,7 @@ class BulkWriter:
                 self._replaced = []
             rows = self._rows[model]
             for start in range(0, len(rows), BATCH):
-                await self.session.execute(insert(model), rows[start : start + BATCH])
+                await self.session.execute(insert(model.__table__), rows[start : start + BATCH])
             rows.clear()
 
 
