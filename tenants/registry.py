@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 import uuid
 import zoneinfo
@@ -70,7 +71,14 @@ class SpareSchema(SharedBase):
     )
 
 
+# Babel parses an unknown remainder as a variant and falls back to the language
+# ('en_US;drop' becomes 'en'), so the identifier's shape is checked first.
+LOCALE_PATTERN = re.compile(r"[A-Za-z]{2,3}(?:[_-][A-Za-z0-9]{2,8})*")
+
+
 def validate_locale(value: str) -> str:
+    if not LOCALE_PATTERN.fullmatch(value):
+        raise InvalidTenantField("locale", f"Unknown locale {value!r}.")
     try:
         return str(Locale.parse(value.replace("-", "_")))
     except (ValueError, UnknownLocaleError) as exc:

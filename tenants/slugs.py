@@ -34,14 +34,16 @@ def validate_slug(raw: str) -> str:
         raise InvalidSlug("A slug is required.")
     if len(raw) > 40:
         raise InvalidSlug(f"A slug has at most 40 characters, this one has {len(raw)}.")
-    if raw != raw.casefold():
-        raise InvalidSlug(f"A slug is lower case: use {raw.casefold()!r}.")
-    if not SLUG_PATTERN.fullmatch(raw):
+    # The folded form is checked first, so the upper-case hint never suggests a bad slug.
+    folded = raw.casefold()
+    if not SLUG_PATTERN.fullmatch(folded):
         raise InvalidSlug(
             "A slug starts with a letter and has 2 to 40 lower-case letters, digits or '_'."
         )
-    if raw in RESERVED_SLUGS or raw.startswith("pg_"):
-        raise InvalidSlug(f"The slug {raw!r} is reserved.")
+    if folded in RESERVED_SLUGS or folded.startswith("pg_"):
+        raise InvalidSlug(f"The slug {folded!r} is reserved.")
+    if raw != folded:
+        raise InvalidSlug(f"A slug is lower case: use {folded!r}.")
     return raw
 
 
