@@ -135,10 +135,8 @@ async def test_a_committed_transaction_leaves_the_connection_without_a_tenant(
 async def test_an_unqualified_query_on_a_connection_a_tenant_used_finds_no_table(
     tenant: TenantWithAdmin, one_connection: AsyncEngine
 ) -> None:
-    with pytest.raises(Boom):
-        async with tenant_session(tenant.tenant) as session:
-            await session.execute(select(User.id))
-            raise Boom
+    async with tenant_session(tenant.tenant) as session:
+        await session.execute(select(User.id))
 
     async with one_connection.connect() as conn:
         with pytest.raises(ProgrammingError, match='relation "users" does not exist'):
