@@ -15,6 +15,7 @@ from strawberry.extensions import (
 from strawberry.tools import merge_types
 
 from renshi.settings import Settings
+from schema.advances import Advance, AdvanceMutations, AdvanceQueries, ApprovalStep
 from schema.errors import ErrorCodes, RenshiSchema
 from schema.identity import Ctx, IdentityMutations, User, Viewer, resolve_viewer
 from schema.node import Node, resolve_node
@@ -45,15 +46,17 @@ class RootQuery:
         return await resolve_node(info.context, id)
 
 
-Query = merge_types("Query", (RootQuery, OrganisationQueries, PeopleQueries))
-Mutation = merge_types("Mutation", (IdentityMutations, OrganisationMutations, PeopleMutations))
+Query = merge_types("Query", (RootQuery, OrganisationQueries, PeopleQueries, AdvanceQueries))
+Mutation = merge_types(
+    "Mutation", (IdentityMutations, OrganisationMutations, PeopleMutations, AdvanceMutations)
+)
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     return RenshiSchema(
         query=Query,
         mutation=Mutation,
-        types=[User, Branch, JobLevel, OrgUnit, Position, Employee],
+        types=[User, Branch, JobLevel, OrgUnit, Position, Employee, Advance, ApprovalStep],
         # Factories, so each request gets fresh extension instances. The parser and
         # validation caches are module-level in strawberry and keyed by document text
         # only: safe across tenants, since no tenant data is cached there.

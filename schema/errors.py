@@ -51,6 +51,10 @@ class UserErrorCode(enum.Enum):
     FORBIDDEN = "FORBIDDEN"
     UNAUTHENTICATED = "UNAUTHENTICATED"
     TENANT_REQUIRED = "TENANT_REQUIRED"
+    OUTSTANDING_ADVANCES = "OUTSTANDING_ADVANCES"
+    CLEARANCE_OPEN = "CLEARANCE_OPEN"
+    ALREADY_DECIDED = "ALREADY_DECIDED"
+    NOT_CURRENT_STEP = "NOT_CURRENT_STEP"
 
 
 @strawberry.type(description="An expected failure of a mutation, tied to an input field.")

@@ -7,7 +7,7 @@ import datetime as dt
 import enum
 import uuid
 from decimal import Decimal
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 from sqlalchemy import select
@@ -38,6 +38,9 @@ from schema.organisation import (
 )
 from schema.prefetch import fields_at, prefetch
 from tenants.binding import tenant_session
+
+if TYPE_CHECKING:
+    from schema.advances import CreditProfile
 
 
 @strawberry.enum(description="Where an employee stands.")
@@ -214,6 +217,19 @@ class Employee(Node):
             return None
         manager_id = await loaders.managers(context, self.as_of).load(self.record.position_id)
         return await load_employee(context, manager_id, self.as_of)
+
+    @strawberry.field(
+        description="Advance history for approvers: outstanding, overdue, settlement habits "
+        "(the employee, admin, hr, finance, and managers of their line)."
+    )
+    async def credit_profile(
+        self, info: Ctx
+    ) -> Annotated[CreditProfile, strawberry.lazy("schema.advances")] | None:
+        from schema.advances import credit_profile_of
+
+        if self.record.access < Access.PROFILE:
+            return None
+        return await credit_profile_of(info.context, self.record.id)
 
     @strawberry.field(description="Employees this one manages on `asOf`.")
     async def direct_reports(self, info: Ctx) -> list[Employee]:

@@ -59,13 +59,14 @@ async def placements(
             EmployeePeriod.org_unit_id,
             EmployeePeriod.branch_id,
             JobLevel.rank,
+            EmployeePeriod.status,
         )
         .outerjoin(JobLevel, JobLevel.id == EmployeePeriod.job_level_id)
         .where(EmployeePeriod.employee_id.in_(list(employee_ids)), in_force(EmployeePeriod, day))
     )
     return {
         row.employee_id: Placement(
-            row.employee_id, row.position_id, row.org_unit_id, row.branch_id, row.rank
+            row.employee_id, row.position_id, row.org_unit_id, row.branch_id, row.rank, row.status
         )
         for row in rows
     }

@@ -1,0 +1,300 @@
+"""A small energy start-up, built through GraphQL, for the advance tests.
+
+CEO (L9) <- Head of Sales (L7) <- three Sales Managers (L5) <- Sales Reps (L3)
+CEO <- Finance Manager (L6) <- Accountant (L3); plus staff up to 30 people in Shanghai.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.identity.actions import create_user
+from schema.node import from_global_id
+from tenants.context import use_tenant
+from tests.conftest import PASSWORD, GraphQLClient, TenantWithAdmin, make_tenant
+from tests.people_fixtures import mutate
+
+
+@dataclasses.dataclass
+class Company:
+    tenant: TenantWithAdmin
+    ids: dict[str, str]
+    tokens: dict[str, str]
+
+    def token(self, who: str) -> str:
+        return self.tokens[who]
+
+
+MATRIX = {
+    "rules": [
+        # Staff and managers may hold up to 50,000 CNY; approval limits grow with rank.
+        {
+            "minRank": 1,
+            "maxRank": 4,
+            "currency": "CNY",
+            "maxSingleAmount": "20000",
+            "maxOutstanding": "30000",
+            "maxOpenAdvances": 2,
+            "approvalLimit": "0",
+        },
+        {
+            "minRank": 5,
+            "maxRank": 5,
+            "currency": "CNY",
+            "maxSingleAmount": "50000",
+            "maxOutstanding": "60000",
+            "maxOpenAdvances": 3,
+            "approvalLimit": "10000",
+        },
+        {
+            "minRank": 6,
+            "maxRank": 7,
+            "currency": "CNY",
+            "maxSingleAmount": "80000",
+            "maxOutstanding": "100000",
+            "maxOpenAdvances": 3,
+            "approvalLimit": "20000",
+        },
+        {"minRank": 8, "maxRank": 9, "currency": "CNY", "approvalLimit": "200000"},
+    ],
+    "blockWhenOverdue": True,
+}
+
+
+async def build_company(engine: AsyncEngine, gql: GraphQLClient) -> Company:
+    tenant = await make_tenant(engine, currency="CNY", time_zone="Asia/Shanghai", locale="zh_CN")
+    admin = await gql.token(tenant.tenant.slug, tenant.admin_email)
+    ids: dict[str, str] = {}
+
+    async def make(name: str, key: str, input_: dict[str, Any], field: str) -> None:
+        ids[key] = (await mutate(gql, admin, name, input_, f"{field} {{ id }}"))[field]["id"]
+
+    await make(
+        "createBranch",
+        "sh",
+        {
+            "code": "SH",
+            "name": "Shanghai",
+            "country": "CN",
+            "currency": "CNY",
+            "timeZone": "Asia/Shanghai",
+            "locale": "zh_CN",
+        },
+        "branch",
+    )
+    for rank in (3, 5, 6, 7, 9):
+        await make(
+            "createJobLevel",
+            f"L{rank}",
+            {"code": f"L{rank}", "rank": rank, "title": f"Level {rank}"},
+            "jobLevel",
+        )
+    await make(
+        "createOrgUnit",
+        "company",
+        {
+            "name": "Sunrise Energy",
+            "kind": "company",
+            "branchId": ids["sh"],
+            "effectiveDate": "2022-01-01",
+        },
+        "orgUnit",
+    )
+    for unit in ("sales", "finance", "ops"):
+        await make(
+            "createOrgUnit",
+            unit,
+            {
+                "name": unit.title(),
+                "kind": "department",
+                "branchId": ids["sh"],
+                "effectiveDate": "2022-01-01",
+                "parentId": ids["company"],
+            },
+            "orgUnit",
+        )
+    positions = [
+        ("ceo_pos", "CEO", "company", "L9", None, 1),
+        ("sales_head_pos", "Head of Sales", "sales", "L7", "ceo_pos", 1),
+        ("sales_mgr_pos", "Sales Manager", "sales", "L5", "sales_head_pos", 3),
+        ("rep_pos", "Sales Rep", "sales", "L3", "sales_mgr_pos", 20),
+        ("fin_mgr_pos", "Finance Manager", "finance", "L6", "ceo_pos", 1),
+        ("accountant_pos", "Accountant", "finance", "L3", "fin_mgr_pos", 2),
+        ("ops_pos", "Operator", "ops", "L3", "ceo_pos", 10),
+    ]
+    for key, title, unit, level, boss, headcount in positions:
+        await make(
+            "createPosition",
+            key,
+            {
+                "title": title,
+                "orgUnitId": ids[unit],
+                "openedOn": "2022-01-01",
+                "jobLevelId": ids[level],
+                "headcount": headcount,
+                **({"reportsToId": ids[boss]} if boss else {}),
+            },
+            "position",
+        )
+    await mutate(
+        gql,
+        admin,
+        "updateOrgUnit",
+        {
+            "id": ids["sales"],
+            "effectiveDate": "2022-01-01",
+            "headPositionId": ids["sales_head_pos"],
+        },
+        "orgUnit { id }",
+    )
+    people = [
+        ("ceo", "ceo_pos"),
+        ("sales_head", "sales_head_pos"),
+        ("mgr1", "sales_mgr_pos"),
+        ("mgr2", "sales_mgr_pos"),
+        ("mgr3", "sales_mgr_pos"),
+        ("fin_mgr", "fin_mgr_pos"),
+        ("accountant", "accountant_pos"),
+    ]
+    people += [(f"rep{n}", "rep_pos") for n in range(12)]
+    people += [(f"op{n}", "ops_pos") for n in range(11)]
+    for number, (key, position) in enumerate(people, start=1):
+        await make(
+            "hireEmployee",
+            key,
+            {
+                "employeeNumber": f"S{number:03}",
+                "givenName": key.title(),
+                "familyName": "Sun",
+                "hireDate": "2023-01-01",
+                "branchId": ids["sh"],
+                "positionId": ids[position],
+                "salary": {"amount": {"amount": "20000"}},
+            },
+            "employee",
+        )
+    await mutate(
+        gql,
+        admin,
+        "setAuthorityMatrix",
+        MATRIX | {"namedApprovers": [{"role": "ceo", "positionId": ids["ceo_pos"]}]},
+        "ruleCount",
+    )
+
+    roles = {
+        "ceo": ["manager", "admin"],
+        "sales_head": ["manager"],
+        "mgr1": ["employee"],
+        "mgr2": ["employee"],
+        "mgr3": ["employee"],
+        "fin_mgr": ["finance", "manager"],
+        "accountant": ["finance"],
+        "rep0": ["employee"],
+    }
+    with use_tenant(tenant.tenant):
+        for key, user_roles in roles.items():
+            await create_user(
+                tenant.tenant,
+                email=f"{key}@sunrise.test",
+                display_name=key,
+                password=PASSWORD,
+                roles=user_roles,
+                employee_id=from_global_id(ids[key])[2],
+            )
+        await create_user(
+            tenant.tenant,
+            email="hr@sunrise.test",
+            display_name="HR",
+            password=PASSWORD,
+            roles=["hr"],
+        )
+    tokens = {"admin": admin}
+    for key in [*roles, "hr"]:
+        tokens[key] = await gql.token(tenant.tenant.slug, f"{key}@sunrise.test")
+    return Company(tenant=tenant, ids=ids, tokens=tokens)
+
+
+async def call(
+    gql: GraphQLClient,
+    token: str,
+    name: str,
+    input_: dict[str, Any],
+    select: str = "advance { id status }",
+) -> dict[str, Any]:
+    """Run an advance mutation and return its payload (user errors included)."""
+    input_type = name[0].upper() + name[1:] + "Input"
+    if name in ("submitAdvance", "cancelAdvance"):
+        input_type = "AdvanceActionInput"
+    body = await gql.execute(
+        f"mutation($input: {input_type}!) {{ {name}(input: $input) {{ {select} "
+        "userErrors { field code message } } }",
+        {"input": input_},
+        token=token,
+    )
+    assert "errors" not in body, body
+    return body["data"][name]
+
+
+async def approved_and_paid(
+    gql: GraphQLClient, company: Company, who: str, amount: str, purpose: str
+) -> str:
+    """Request, submit, approve every step and disburse an advance; returns its ID."""
+    requested = await call(
+        gql,
+        company.token(who),
+        "requestAdvance",
+        {
+            "kind": "business",
+            "amount": {"amount": amount},
+            "purpose": purpose,
+            "expectedSettlementDate": "2099-12-31",
+        },
+    )
+    assert requested["userErrors"] == [], requested
+    advance_id = requested["advance"]["id"]
+    submitted = await call(gql, company.token(who), "submitAdvance", {"advanceId": advance_id})
+    assert submitted["userErrors"] == [], submitted
+    await approve_all(gql, company, advance_id)
+    paid = await call(
+        gql,
+        company.token("accountant"),
+        "disburseAdvance",
+        {"advanceId": advance_id, "idempotencyKey": f"pay-{advance_id}"},
+    )
+    assert paid["advance"]["status"] == "disbursed", paid
+    return advance_id
+
+
+APPROVERS = {
+    "manager": None,
+    "unit_head": None,
+    "escalation": None,
+    "named:ceo": "ceo",
+    "finance": "accountant",
+}
+
+
+async def approve_all(gql: GraphQLClient, company: Company, advance_id: str) -> list[str]:
+    """Approve each step in turn as its approver; returns the roles in order."""
+    body = await gql.execute(
+        "query($id: ID!) { advance(id: $id) { approvalChain { id role approver { id } } } }",
+        {"id": advance_id},
+        token=company.token("admin"),
+    )
+    by_employee = {company.ids[k]: k for k in company.tokens if k in company.ids}
+    roles = []
+    for step in body["data"]["advance"]["approvalChain"]:
+        who = APPROVERS.get(step["role"]) or by_employee[step["approver"]["id"]]
+        decided = await call(
+            gql,
+            company.token(who),
+            "decideApproval",
+            {"stepId": step["id"], "approve": True},
+            select="step { status }",
+        )
+        assert decided["userErrors"] == [], (step, decided)
+        roles.append(step["role"])
+    return roles
