@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.advance_fixtures import approved_and_paid, build_company, call
 from tests.conftest import GraphQLClient
 
-CASE = "case { id status items { kind status } } outstandingAdvances { purpose outstanding { amount currency formatted } }"
+CASE = (
+    "case { id status items { kind status } } "
+    "outstandingAdvances { purpose outstanding { amount currency formatted } }"
+)
 
 
 async def test_three_exits_wait_for_the_money_then_complete(
@@ -116,7 +119,7 @@ async def test_three_exits_wait_for_the_money_then_complete(
             gql, company.token("hr"), "completeOffboarding", {"caseId": cases[who]}, select=CASE
         )
         assert done["userErrors"] == []
-        assert done["case"]["status"] == "COMPLETED".lower()
+        assert done["case"]["status"] == "completed"
 
     statuses = await gql.execute(
         "query($a: ID!, $b: ID!, $c: ID!) { a: employee(id: $a) { status } "
