@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.identity.tokens import issue_access_token, verify_access_token
 from renshi.settings import get_settings
 from tenants.registry import set_status
-from tests.conftest import GraphQLClient, TenantWithAdmin, make_tenant, unique_slug
+from tests.conftest import PASSWORD, GraphQLClient, TenantWithAdmin, make_tenant, unique_slug
 
 VIEWER = "{ viewer { user { email } tenant { slug } } }"
 UNAUTHENTICATED = {
@@ -36,8 +36,8 @@ NOT_FOUND = {
     "data": None,
     "errors": [{"message": "No such tenant.", "extensions": {"code": "NOT_FOUND"}}],
 }
-LOGIN = """mutation($e: String!) {
-  login(email: $e, password: "correct-horse-battery") { user { email } }
+LOGIN = """mutation($e: String!, $p: String!) {
+  login(email: $e, password: $p) { user { email } }
 }"""
 
 
@@ -57,6 +57,12 @@ def statements(engine: AsyncEngine) -> Iterator[list[str]]:
     event.listen(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
     yield sent
     event.remove(engine.sync_engine, "before_cursor_execute", before_cursor_execute)
+
+
+def on_host(slug: str, port: int | None = None) -> dict[str, str]:
+    """Headers naming a tenant by its hostname, `<slug>.<base domain>[:port]`."""
+    host = f"{slug}.{get_settings().base_domain}"
+    return {"Host": f"{host}:{port}" if port else host}
 
 
 def secret() -> str:
@@ -95,9 +101,7 @@ async def test_a_token_works_with_its_own_tenants_header_and_hostname(
     token = await gql.token(alpha.tenant.slug, alpha.admin_email)
 
     by_header = await gql.execute(VIEWER, token=token, tenant=alpha.tenant.slug)
-    by_host = await gql.execute(
-        VIEWER, token=token, headers={"Host": f"{alpha.tenant.slug}.localhost"}
-    )
+    by_host = await gql.execute(VIEWER, token=token, headers=on_host(alpha.tenant.slug))
 
     assert by_header == viewer_of(alpha)
     assert by_host == viewer_of(alpha)
@@ -125,7 +129,9 @@ async def test_a_token_on_another_tenants_hostname_is_refused_and_reads_nothing(
     statements.clear()
 
     response = await gql.post(
-        VIEWER, token=token, headers={"Host": f"{beta.tenant.slug.upper()}.localhost:8000"}
+        VIEWER,
+        token=token,
+        headers=on_host(beta.tenant.slug.upper(), port=8000),
     )
 
     assert response.status_code == 401
@@ -154,27 +160,21 @@ async def test_an_expired_token_is_refused(
     # and once now,
     alpha, _ = pair
     live = verify_access_token(secret(), await gql.token(alpha.tenant.slug, alpha.admin_email))
+
+    def signed_at(issued: dt.datetime) -> str:
+        token, _ = issue_access_token(
+            secret(),
+            tenant=alpha.tenant.slug,
+            user_id=live.user_id,
+            session_id=live.session_id,
+            roles=list(live.roles),
+            lifetime=dt.timedelta(minutes=15),
+            now=issued,
+        )
+        return token
+
     now = dt.datetime.now(dt.UTC)
-    signed = {
-        "expired": issue_access_token(
-            secret(),
-            tenant=alpha.tenant.slug,
-            user_id=live.user_id,
-            session_id=live.session_id,
-            roles=list(live.roles),
-            lifetime=dt.timedelta(minutes=15),
-            now=now - dt.timedelta(hours=1),
-        )[0],
-        "fresh": issue_access_token(
-            secret(),
-            tenant=alpha.tenant.slug,
-            user_id=live.user_id,
-            session_id=live.session_id,
-            roles=list(live.roles),
-            lifetime=dt.timedelta(minutes=15),
-            now=now,
-        )[0],
-    }
+    signed = {"expired": signed_at(now - dt.timedelta(hours=1)), "fresh": signed_at(now)}
     statements.clear()
 
     # when each is presented,
@@ -268,10 +268,8 @@ async def test_an_inactive_tenant_refuses_login_and_tokens_until_it_is_active_ag
     statements.clear()
 
     # when someone signs in or uses the token,
-    login = await gql.post(LOGIN, {"e": tenant.admin_email}, tenant=slug)
-    by_host = await gql.post(
-        LOGIN, {"e": tenant.admin_email}, headers={"Host": f"{slug}.localhost"}
-    )
+    login = await gql.post(LOGIN, {"e": tenant.admin_email, "p": PASSWORD}, tenant=slug)
+    by_host = await gql.post(LOGIN, {"e": tenant.admin_email, "p": PASSWORD}, headers=on_host(slug))
     viewer = await gql.post(VIEWER, token=token)
     tenant_statements = tenant_reads(statements)
     await set_status(slug, "active")
@@ -304,8 +302,8 @@ async def test_an_unknown_tenant_is_not_found(gql: GraphQLClient, statements: li
         lifetime=dt.timedelta(minutes=15),
     )
 
-    by_header = await gql.post(LOGIN, {"e": "a@b.test"}, tenant=ghost)
-    by_host = await gql.post(LOGIN, {"e": "a@b.test"}, headers={"Host": f"{ghost}.localhost"})
+    by_header = await gql.post(LOGIN, {"e": "a@b.test", "p": PASSWORD}, tenant=ghost)
+    by_host = await gql.post(LOGIN, {"e": "a@b.test", "p": PASSWORD}, headers=on_host(ghost))
     by_token = await gql.post(VIEWER, token=token)
 
     assert [by_header.status_code, by_host.status_code, by_token.status_code] == [404, 404, 404]
