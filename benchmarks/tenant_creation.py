@@ -191,7 +191,7 @@ async def benchmark(creations: int, spares: int, spacing: float) -> None:
     print(f"PostgreSQL {version}; percentiles are nearest-rank")
     print(f"Before: {load_before}")
     print(f"After:  {machine()}")
-    print(f"Migrating one spare schema takes {ms(per_spare)} (median of 10, idle)")
+    print(f"Migrating one spare schema takes {ms(per_spare)} (median of 10, before the runs)")
     print()
     header = f"{'run':<38} {'p50':>9} {'p95':>9} {'max':>9}  spare used  refilled  p95 inline/run"
     print(header)
@@ -233,7 +233,7 @@ def main() -> None:
     parser.add_argument("--creations", type=int, default=50, help="Creations per run.")
     parser.add_argument("--spares", type=int, default=3, help="Spare pool target.")
     parser.add_argument(
-        "--spacing", type=float, default=0.25, help="Seconds between spaced creations."
+        "--spacing", type=float, default=1.0, help="Seconds between spaced creations."
     )
     parser.add_argument("--refill-worker", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
