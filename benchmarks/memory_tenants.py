@@ -160,7 +160,7 @@ async def ask_viewer(client: httpx.AsyncClient, slug: str, token: str) -> None:
 
 async def rss_mb(process: psutil.Process) -> float:
     await asyncio.sleep(0.5)  # let the server finish with the last response
-    return process.memory_info().rss / 2**20
+    return float(process.memory_info().rss) / 2**20
 
 
 async def measure(slugs: list[str], warm_up: int) -> Figures:

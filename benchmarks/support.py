@@ -15,11 +15,17 @@ from typing import Any
 import asyncpg
 from alembic.operations import Operations
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import insert, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenants.database import configure_engine, create_engine, dispose_engine
-from tenants.migrator import TENANT_LINE, migrate_shared, script_directory
+from tenants.migrator import (
+    TENANT_LINE,
+    migrate_shared,
+    migrate_tenant_schema,
+    script_directory,
+)
 from tenants.registry import TenantRecord
 from tenants.slugs import quote_ident, schema_for
 
@@ -96,6 +102,8 @@ def head_sql() -> str:
 
     context = MigrationContext.configure(
         dialect_name="postgresql",
+        # As Alembic's own offline template does: otherwise "%" in raw SQL comes out doubled.
+        dialect_opts={"paramstyle": "named"},
         opts={
             "as_sql": True,
             "output_buffer": buffer,
@@ -113,7 +121,8 @@ async def clone_tenants(url: str, engine: AsyncEngine, slugs: list[str], workers
     """Register `slugs` as active tenants whose schemas are at head, quickly.
 
     Alembic renders the tenant line once (the revisions `create_tenant` applies) and each
-    schema runs that script in one round trip. Callers that need proof run the drift check.
+    schema runs that script in one round trip. Functions and triggers are compared with a
+    migrated reference here; tables, constraints and indexes are the drift check's job.
     """
     sql = head_sql()
     queue = list(reversed(slugs))
@@ -133,9 +142,10 @@ async def clone_tenants(url: str, engine: AsyncEngine, slugs: list[str], workers
             await conn.close()
 
     await asyncio.gather(*(worker() for _ in range(workers)))
+    await check_routines(engine, schema_for(slugs[0]))
     async with engine.begin() as conn:
         await conn.execute(
-            TenantRecord.__table__.insert(),
+            insert(TenantRecord),
             [
                 {
                     "id": uuid.uuid4(),
@@ -150,3 +160,38 @@ async def clone_tenants(url: str, engine: AsyncEngine, slugs: list[str], workers
                 for slug in slugs
             ],
         )
+
+
+# Functions and triggers, which the drift check does not compare, with schema names removed.
+_ROUTINES_SQL = """
+SELECT pg_get_functiondef(p.oid)
+  FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+ WHERE n.nspname = :schema
+UNION ALL
+SELECT pg_get_triggerdef(t.oid)
+  FROM pg_trigger t
+  JOIN pg_class c ON c.oid = t.tgrelid
+  JOIN pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = :schema AND NOT t.tgisinternal
+"""
+
+
+async def check_routines(engine: AsyncEngine, schema: str) -> None:
+    """Stop unless `schema` has the same functions and triggers as a migrated reference."""
+
+    async def routines(conn: AsyncConnection, name: str) -> set[str]:
+        rows = await conn.scalars(text(_ROUTINES_SQL), {"schema": name})
+        return {row.replace(f"{name}.", "") for row in rows}
+
+    reference = f"reference_{secrets.token_hex(6)}"
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            await conn.execute(text(f"CREATE SCHEMA {quote_ident(reference)}"))
+            await migrate_tenant_schema(conn, reference)
+            expected = await routines(conn, reference)
+        finally:
+            await transaction.rollback()
+        found = await routines(conn, schema)
+    if found != expected:
+        raise SystemExit(f"Cloned schema {schema} has other functions or triggers than head.")
