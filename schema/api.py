@@ -6,6 +6,7 @@ from typing import Annotated
 
 import strawberry
 from strawberry.extensions import (
+    AddValidationRules,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
@@ -53,18 +54,23 @@ Mutation = merge_types(
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
+    # The limiters' validation rules are built once: each limiter builds new rule classes,
+    # and the validation cache is keyed by the rules, so per-request rules never hit it.
+    limits = [
+        *QueryDepthLimiter(max_depth=settings.max_query_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.max_query_aliases).validation_rules,
+    ]
     return RenshiSchema(
         query=Query,
         mutation=Mutation,
         types=[User, Branch, JobLevel, OrgUnit, Position, Employee, Advance, ApprovalStep],
         # Factories, so each request gets fresh extension instances. The parser and
         # validation caches are module-level in strawberry and keyed by document text
-        # only: safe across tenants, since no tenant data is cached there.
+        # and rules only: safe across tenants, since no tenant data is cached there.
         extensions=[
             ErrorCodes,
             lambda: MaxTokensLimiter(max_token_count=settings.max_query_tokens),
-            lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=settings.max_query_aliases),
+            lambda: AddValidationRules(limits),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
         ],
