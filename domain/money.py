@@ -7,6 +7,7 @@ CNY/USD/EUR 2, KWD/JOD 3), as Babel's CLDR data gives them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from babel.numbers import format_currency, get_currency_precision, list_currencies
@@ -18,9 +19,15 @@ from i18n import N_
 def currency_code(value: str, *, field: str = "currency") -> str:
     """A known ISO 4217 code in upper case, or a `DomainError`."""
     code = (value or "").strip().upper()
-    if code not in list_currencies():
+    if code not in _known_currencies():
         raise DomainError(N_("{value} is not an ISO 4217 currency code."), field=field, value=value)
     return code
+
+
+@functools.cache
+def _known_currencies() -> frozenset[str]:
+    # Babel rebuilds the set on every call; imports check hundreds of thousands of amounts.
+    return frozenset(list_currencies())
 
 
 def minor_units(currency: str) -> int:

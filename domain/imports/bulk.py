@@ -2,19 +2,24 @@
 
 Importers do what the domain actions do for one employee (record events, rebuild the
 periods with `replay`, write an audit entry in the same transaction), but for thousands of
-employees per statement: rows are buffered and sent in batches of `BATCH` with executemany.
+employees per statement: rows are buffered and sent in batches with COPY.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
+import json
+import time
 import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit
@@ -22,6 +27,7 @@ from domain.audit import AuditEntry
 from domain.organisation.models import Branch, JobLevel, OrgUnit, OrgUnitVersion, Position
 from domain.people.history import PositionFacts, State, period_values, replay
 from domain.people.models import Employee, EmployeePeriod, EmploymentEvent, PerformanceReview
+from tenants.context import current_tenant
 
 BATCH = 1000
 # Draft events sort after every recorded event of the same day, as a new recording would.
@@ -147,8 +153,11 @@ class BulkWriter:
     def __init__(self, session: AsyncSession, *, actor_id: uuid.UUID | None = None) -> None:
         self.session = session
         self.actor_id = actor_id
+        self.schema = current_tenant().schema
+        self.seconds: defaultdict[str, float] = defaultdict(float)  # copying time by table
         self._rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in _ORDER}
         self._replaced: list[uuid.UUID] = []
+        self._inflight: asyncio.Task[None] | None = None
 
     def add(self, model: Any, values: dict[str, Any]) -> None:
         """Buffer one row of `model` (one of the tables in `_ORDER`)."""
@@ -206,21 +215,68 @@ class BulkWriter:
         return max(len(rows) for rows in self._rows.values())
 
     async def flush_if_full(self) -> None:
+        """Start sending the buffered rows when a batch is full, without waiting for it.
+
+        The database checks the batch while the importer prepares the next one; whoever
+        uses the session for anything else first calls `wait()`.
+        """
         if self.pending >= BATCH:
-            await self.flush()
+            await self.wait()
+            self._inflight = asyncio.create_task(self._send(self._take()))
 
     async def flush(self) -> None:
-        """Send every buffered row, in an order the foreign keys accept."""
+        """Send every buffered row, in an order the foreign keys accept, and wait for it."""
+        await self.wait()
+        await self._send(self._take())
+
+    async def wait(self) -> None:
+        """Wait for the batch being sent, if any (and raise what it raised)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            await inflight
+
+    def _take(self) -> tuple[dict[Any, list[dict[str, Any]]], list[uuid.UUID]]:
+        taken = (self._rows, self._replaced)
+        self._rows = {model: [] for model in _ORDER}
+        self._replaced = []
+        return taken
+
+    async def _send(self, taken: tuple[dict[Any, list[dict[str, Any]]], list[uuid.UUID]]) -> None:
+        rows_by_model, replaced = taken
         for model in _ORDER:
-            if model is EmployeePeriod and self._replaced:
+            if model is EmployeePeriod and replaced:
                 await self.session.execute(
-                    delete(EmployeePeriod).where(EmployeePeriod.employee_id.in_(self._replaced))
+                    delete(EmployeePeriod).where(EmployeePeriod.employee_id.in_(replaced))
                 )
-                self._replaced = []
-            rows = self._rows[model]
-            for start in range(0, len(rows), BATCH):
-                await self.session.execute(insert(model.__table__), rows[start : start + BATCH])
-            rows.clear()
+            rows = rows_by_model[model]
+            if rows:
+                started = time.perf_counter()
+                await self._copy(model.__table__, rows)
+                self.seconds[model.__tablename__] += time.perf_counter() - started
+
+    async def _copy(self, table: Any, rows: list[dict[str, Any]]) -> None:
+        """Insert `rows` with PostgreSQL's COPY, in the session's own transaction.
+
+        NOTE: COPY is several times faster than executemany here (100,000 employees are
+        about 600,000 rows with their events, periods, positions and audit entries), and it
+        runs on the session's connection, so it commits or rolls back with everything else.
+        """
+        columns = list(rows[0])
+        json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
+        records = [
+            tuple(
+                json.dumps(row[c], ensure_ascii=False)
+                if c in json_columns and row[c] is not None
+                else row[c]
+                for c in columns
+            )
+            for row in rows
+        ]
+        connection = await self.session.connection()
+        raw = await connection.get_raw_connection()
+        await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+            table.name, records=records, columns=columns, schema_name=self.schema
+        )
 
 
 # Parents before children: units before the positions in them, positions before the unit

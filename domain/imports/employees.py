@@ -33,7 +33,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
+import logging
 import re
+import time
 import uuid
 from array import array
 from collections import defaultdict
@@ -76,6 +78,8 @@ from domain.validation import optional_text, required_text
 from i18n import N_
 from tenants.binding import tenant_session
 from tenants.context import current_tenant
+
+logger = logging.getLogger(__name__)
 
 _IDENTITY = (
     "given_name",
@@ -215,16 +219,28 @@ class EmployeeImport:
         self.seats: dict[str, uuid.UUID] = {}  # manager in the file -> their seat
         self.outside_managers: dict[str, uuid.UUID] = {}  # manager not in the file -> position
         self.created_positions: list[uuid.UUID] = []
+        self.position_ids: dict[_PositionKey, uuid.UUID] = {}
+        self.existing_numbers: set[str] = set()  # numbers of the file already recorded
+        # (field, column, default) of each field the mapping uses, in parsing order.
+        self._plan = [
+            (field, mapping.columns.get(field), mapping.defaults.get(field))
+            for field in _FIELD_ORDER
+            if field in mapping.columns or field in mapping.defaults
+        ]
         self.pending_positions: list[Position] = []
 
     async def run(self) -> ImportReport:
         try:
             async with tenant_session() as session:
+                started = time.perf_counter()
                 self.catalog = await _Catalog.load(session, self.effective)
                 await self._check(session)
+                logger.debug("Checked %d rows in %.1f s.", self.report.rows, _since(started))
                 await self._match_managers(session)
+                logger.debug("Matched managers after %.1f s.", _since(started))
                 if not self.report.rejected:
                     await self._write(session)
+                    logger.debug("Wrote the rows after %.1f s.", _since(started))
                 if self.report.rejected:
                     raise ImportRejected()
                 if self.dry_run:
@@ -247,6 +263,7 @@ class EmployeeImport:
             return
         for chunk in _chunks(self._parsed_rows(count=True), BATCH):
             existing = await self._existing(session, [p.number for p in chunk])
+            self.existing_numbers.update(existing)
             for parsed in chunk:
                 self._check_row(parsed, existing.get(parsed.number))
 
@@ -346,10 +363,13 @@ class EmployeeImport:
     def _parse(self, row: Row, *, report: bool) -> Parsed | None:
         values: dict[str, Any] = {}
         failed: set[str] = set()
-        for field in _FIELD_ORDER:
-            raw = self._raw(row, field)
-            if raw is None:
-                continue
+        cells = row.cells
+        for field, column, default in self._plan:
+            raw = cells.get(column) if column is not None else None
+            if raw is None or raw == "":
+                raw = default
+                if raw is None:
+                    continue
             try:
                 values[field] = self._value(field, raw, values)
             except DomainError as error:
@@ -363,13 +383,6 @@ class EmployeeImport:
                 self._problem(row.number, "employee_number", None, N_("This field is required."))
             return None
         return Parsed(row.number, number, values, frozenset(failed))
-
-    def _raw(self, row: Row, field: str) -> Any:
-        column = self.mapping.columns.get(field)
-        value = row.cells.get(column) if column is not None else None
-        if value is None or value == "":
-            return self.mapping.defaults.get(field)
-        return value
 
     def _column(self, field: str, row: Row) -> str:
         column = self.mapping.columns.get(field)
@@ -478,17 +491,28 @@ class EmployeeImport:
         by_number: dict[str, str] = {}
         rows_of: dict[str, Parsed] = {}
         wanted = {_key(r): r for r in refs}
-        for parsed in self._parsed_rows():
-            hit = False
+        number_column = self.mapping.columns["employee_number"]
+        name_columns = [
+            (field, self.mapping.columns.get(field), self.mapping.defaults.get(field))
+            for field in ("given_name", "family_name", "local_name", "preferred_name")
+        ]
+        # A light pass: only rows whose number or name is referenced are parsed in full.
+        for line in self.source.rows():
+            number = cell_text(line.cells.get(number_column))
+            names = _names(
+                {f: cell_text(line.cells.get(c)) if c else d for f, c, d in name_columns}
+            )
+            hits = [wanted[n] for n in names if n in wanted]
+            if number not in refs and not hits:
+                continue
+            parsed = self._parse(line, report=False)
+            if parsed is None:
+                continue
             if parsed.number in refs:
                 by_number[parsed.number] = parsed.number
-                hit = True
-            for name in _names(parsed.values):
-                if name in wanted:
-                    by_name[wanted[name]].add(parsed.number)
-                    hit = True
-            if hit:
-                rows_of[parsed.number] = parsed
+            for reference in hits:
+                by_name[reference].add(parsed.number)
+            rows_of[parsed.number] = parsed
         outside = await self._managers_outside(session, refs - set(by_number), wanted)
         for number, names in outside.items():
             if number in refs:
@@ -697,15 +721,18 @@ class EmployeeImport:
         writer = BulkWriter(session)
         self._flush_positions(writer)
         for chunk in _chunks(self._parsed_rows(), BATCH):
-            numbers = [p.number for p in chunk]
-            assert not any(p.failed for p in chunk)
-            employees = {
-                e.employee_number: e
-                for e in await session.scalars(
-                    select(Employee).where(Employee.employee_number.in_(numbers))
-                )
-            }
-            events = await load_events(session, [e.id for e in employees.values()])
+            numbers = [p.number for p in chunk if p.number in self.existing_numbers]
+            employees: dict[str, Employee] = {}
+            events: dict[uuid.UUID, list[Any]] = {}
+            if numbers:  # only then does the chunk need the session before the last batch
+                await writer.wait()
+                employees = {
+                    e.employee_number: e
+                    for e in await session.scalars(
+                        select(Employee).where(Employee.employee_number.in_(numbers))
+                    )
+                }
+                events = await load_events(session, [e.id for e in employees.values()])
             for parsed in chunk:
                 employee = employees.get(parsed.number)
                 try:
@@ -723,17 +750,19 @@ class EmployeeImport:
             if self.report.rejected:
                 continue  # keep checking the rest of the file, write nothing more
             await writer.flush_if_full()
+        await writer.wait()
         if self.report.rejected:
             return
         await writer.flush()
+        logger.debug("Copy seconds by table: %s", dict(writer.seconds))
         if self.created_positions:
             await session.execute(
                 text(
                     "UPDATE positions p SET headcount = GREATEST(1, h.n) FROM ("
-                    " SELECT position_id, count(*) AS n FROM employee_periods"
-                    " WHERE valid_to IS NULL AND status <> 'terminated'"
-                    " AND position_id = ANY(:ids) GROUP BY position_id) h"
-                    " WHERE p.id = h.position_id"
+                    " SELECT e.position_id, count(*) AS n FROM employee_periods e"
+                    " JOIN unnest(CAST(:ids AS uuid[])) AS c(id) ON c.id = e.position_id"
+                    " WHERE e.valid_to IS NULL AND e.status <> 'terminated'"
+                    " GROUP BY e.position_id) h WHERE p.id = h.position_id"
                 ),
                 {"ids": self.created_positions},
             )
@@ -808,8 +837,9 @@ class EmployeeImport:
         Positions made by imports have no job level: the level is the employee's, carried
         on their events, since people of several levels share a title under one manager.
         """
-        found = self.catalog.position_codes.get(key.code)
+        found = self.position_ids.get(key) or self.catalog.position_codes.get(key.code)
         if found is not None:
+            self.position_ids[key] = found
             return found
         position = Position(
             id=uuid.uuid4(),
@@ -1050,6 +1080,10 @@ _SEARCHED = (
     "employee_number",
     "work_email",
 )
+
+
+def _since(started: float) -> float:
+    return time.perf_counter() - started
 
 
 def _status_event(employee_id: uuid.UUID, current: str, wanted: str, day: dt.date) -> DraftEvent:

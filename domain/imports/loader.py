@@ -232,6 +232,7 @@ class Loader:
         """Write new employees with their histories; leave existing ones as recorded."""
         await self.writer.flush()  # reference data first: people point at it
         for chunk in _chunks(iter(drafts), BATCH):
+            await self.writer.wait()
             rows = await self.session.execute(
                 select(Employee.employee_number, Employee.id).where(
                     Employee.employee_number.in_([d.number for d in chunk])
@@ -249,6 +250,7 @@ class Loader:
                     self.report.add(Problem.of(draft.row, error.field, draft.number, error))
             if not self.report.rejected:
                 await self.writer.flush_if_full()
+        await self.writer.wait()
         if not self.report.rejected:
             await self.writer.flush()
 
