@@ -120,7 +120,7 @@ def _print(report: object, locale: str) -> None:
     if hidden > 0:
         say(N_("... and {count} more problems."), count=hidden)
     if report.rejected:
-        say(N_("{count} problems; nothing was written."), count=report.problem_count)
+        say(N_("Problems: {count}; nothing was written."), count=report.problem_count)
         return
     say(N_("Created: {counts}."), counts=_counts(report.created))
     say(N_("Changed: {counts}."), counts=_counts(report.changed))

@@ -144,6 +144,8 @@ class _Catalog:
     positions: dict[uuid.UUID, Position]
     position_codes: dict[str, uuid.UUID]
     facts: dict[uuid.UUID, PositionFacts]
+    # Open positions that are nobody's seat, by (unit, title, reports-to): reused as they are.
+    shared: dict[tuple[uuid.UUID, str, uuid.UUID | None], uuid.UUID]
 
     @classmethod
     async def load(cls, session: AsyncSession, day: dt.date) -> _Catalog:
@@ -179,6 +181,11 @@ class _Catalog:
             positions=positions,
             position_codes={p.code: p.id for p in positions.values() if p.code},
             facts={p.id: PositionFacts(p.org_unit_id, p.job_level_id) for p in positions.values()},
+            shared={
+                (p.org_unit_id, p.title.casefold(), p.reports_to_id): p.id
+                for p in sorted(positions.values(), key=lambda p: p.opened_on, reverse=True)
+                if p.closed_on is None and not (p.code or "").startswith("seat-")
+            },
         )
 
 
@@ -317,7 +324,8 @@ class EmployeeImport:
             )
         if hire is not None and hire < self.earliest:
             self.earliest = hire
-        if parsed.get("job_title") is not None and parsed.get("org_unit") is None and not existing:
+        unit_missing = parsed.get("org_unit") is None and "org_unit" not in parsed.failed
+        if parsed.get("job_title") is not None and unit_missing and not existing:
             self._problem(parsed.row, "org_unit", None, N_("A position needs an org unit."))
         if parsed.get("salary") is not None:
             self._guard(
@@ -332,7 +340,7 @@ class EmployeeImport:
                 self._problem(
                     parsed.row, "manager", reference, N_("An employee cannot manage themself.")
                 )
-            elif parsed.get("job_title") is None and existing is None:
+            elif parsed.get("job_title") is None and existing is None and not parsed.failed:
                 self._problem(
                     parsed.row,
                     "job_title",
@@ -838,6 +846,8 @@ class EmployeeImport:
         on their events, since people of several levels share a title under one manager.
         """
         found = self.position_ids.get(key) or self.catalog.position_codes.get(key.code)
+        if found is None and key.holder is None:
+            found = self.catalog.shared.get((key.unit_id, key.title.casefold(), key.reports_to_id))
         if found is not None:
             self.position_ids[key] = found
             return found
