@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from sqlalchemy.exc import ProgrammingError
 
 from domain.errors import DomainError
 from renshi.settings import PROJECT_ROOT, get_settings
@@ -55,6 +56,14 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
         return asyncio.run(wrapped())
     except (TenancyError, DomainError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except ProgrammingError as exc:
+        if "shared." in str(exc.orig) and "does not exist" in str(exc.orig):
+            raise click.ClickException(
+                "The database has no Renshi tables yet: run `renshi tenants migrate` first."
+            ) from exc
+        raise
+    except OSError as exc:
+        raise click.ClickException(f"Cannot reach the database: {exc}") from exc
 
 
 def emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
