@@ -111,11 +111,14 @@ class TenantCache:
     """A short-lived in-process cache of registry rows, keyed by slug.
 
     Keys are slugs, or `host:<hostname>` for custom domains. Changes made through this
-    process clear it at once; other processes see them within `ttl` seconds.
+    process clear it at once; other processes see them within `ttl` seconds. Misses are
+    cached too, and their keys come from requests, so the cache holds at most
+    `max_entries` keys.
     """
 
-    def __init__(self, ttl: float = 5.0) -> None:
+    def __init__(self, ttl: float = 5.0, max_entries: int = 10_000) -> None:
         self.ttl = ttl
+        self.max_entries = max_entries
         self._rows: dict[str, tuple[float, Tenant | None]] = {}
 
     def get(self, slug: str) -> tuple[bool, Tenant | None]:
@@ -125,7 +128,13 @@ class TenantCache:
         return True, hit[1]
 
     def put(self, slug: str, tenant: Tenant | None) -> None:
-        self._rows[slug] = (time.monotonic() + self.ttl, tenant)
+        now = time.monotonic()
+        if len(self._rows) >= self.max_entries:
+            self._rows = {key: hit for key, hit in self._rows.items() if hit[0] >= now}
+            # Keep pruning rare: once it runs, at least half the room is free.
+            if len(self._rows) >= self.max_entries // 2:
+                self._rows.clear()
+        self._rows[slug] = (now + self.ttl, tenant)
 
     def clear(self) -> None:
         self._rows.clear()
