@@ -242,11 +242,14 @@ class IbmImport:
             changes.append((promoted, 1, "promotion"))
         if with_manager > hired and with_manager != in_role:
             changes.append((with_manager, 2, "manager"))
+        # Positions made here have no level, so every move carries the level held then.
+        current = self.level_of.get(start_level) or self.level_of[level]
         for day, _order, what in sorted(changes):
             if what == "role":
-                draft.event("transfer", day, position_id=position)
+                draft.event("transfer", day, position_id=position, job_level_id=current)
             elif what == "promotion":
-                draft.event("promotion", day, job_level_id=self.level_of[level])
+                current = self.level_of[level]
+                draft.event("promotion", day, job_level_id=current)
             else:
                 holds = position if day >= in_role else None
                 draft.event(
@@ -254,6 +257,7 @@ class IbmImport:
                     day,
                     position_id=holds,
                     org_unit_id=None if holds else unit,
+                    job_level_id=current,
                     reason=MANAGER_CHANGE,
                 )
         draft.reviews.append((str(as_of.year), Decimal(row["PerformanceRating"]), as_of))
