@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from domain.audit import AuditEntry
 from domain.people.models import EmploymentEvent
+from renshi.settings import PROJECT_ROOT
 from tenants.binding import tenant_session
 from tenants.context import use_tenant
 from tests.conftest import GraphQLClient, TenantWithAdmin
@@ -351,3 +352,26 @@ async def test_two_digit_years_follow_the_documented_rule(
     # A birth year is never in the future; other years fall within 80 back and 19 ahead.
     assert (old["birthDate"], old["hireDate"]) == ("1945-04-03", "2021-06-15")
     assert (new["birthDate"], new["hireDate"]) == ("1999-05-17", "2024-02-01")
+
+
+async def test_the_example_mapping_reads_the_example_file(
+    gql: GraphQLClient, tenant: TenantWithAdmin, database_url: str
+) -> None:
+    token = await gql.token(tenant.tenant.slug, tenant.admin_email)
+    await build_org(gql, token, tenant.tenant.slug)
+    examples = PROJECT_ROOT / "examples"
+
+    result = renshi_import(
+        database_url,
+        "employees",
+        examples / "employees.csv",
+        "--tenant",
+        tenant.tenant.slug,
+        "--mapping",
+        examples / "employees-mapping.toml",
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines()[1] == "Created: 3 employees, 1 positions."
+    wu = await employee_by_number(gql, token, "E102", fields=FIELDS)
+    assert (wu["birthDate"], wu["manager"]) == ("1990-11-02", {"employeeNumber": "E004"})

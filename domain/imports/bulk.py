@@ -137,13 +137,15 @@ async def load_events(
     found: dict[uuid.UUID, list[EmploymentEvent]] = {e: [] for e in employee_ids}
     if not employee_ids:
         return found
-    rows = await session.scalars(
-        select(EmploymentEvent)
-        .where(EmploymentEvent.employee_id.in_(list(employee_ids)))
-        .order_by(EmploymentEvent.effective_date, EmploymentEvent.seq)
-    )
-    for event in rows:
-        found[event.employee_id].append(event)
+    ids = list(employee_ids)
+    for start in range(0, len(ids), BATCH):
+        rows = await session.scalars(
+            select(EmploymentEvent)
+            .where(EmploymentEvent.employee_id.in_(ids[start : start + BATCH]))
+            .order_by(EmploymentEvent.effective_date, EmploymentEvent.seq)
+        )
+        for event in rows:
+            found[event.employee_id].append(event)
     return found
 
 

@@ -351,12 +351,15 @@ class EmployeeImport:
                 self.manager_refs.setdefault(reference, array("I")).append(parsed.row)
 
     async def _existing(self, session: AsyncSession, numbers: list[str]) -> dict[str, _Existing]:
-        rows = await session.execute(
-            select(Employee.employee_number, Employee.id, Employee.hire_date).where(
-                Employee.employee_number.in_(numbers)
+        found: dict[str, _Existing] = {}
+        for start in range(0, len(numbers), BATCH):
+            rows = await session.execute(
+                select(Employee.employee_number, Employee.id, Employee.hire_date).where(
+                    Employee.employee_number.in_(numbers[start : start + BATCH])
+                )
             )
-        )
-        return {number: _Existing(eid, hired) for number, eid, hired in rows}
+            found.update({number: _Existing(eid, hired) for number, eid, hired in rows})
+        return found
 
     # --- parsing ------------------------------------------------------------------------------
 
@@ -521,7 +524,8 @@ class EmployeeImport:
             for reference in hits:
                 by_name[reference].add(parsed.number)
             rows_of[parsed.number] = parsed
-        outside = await self._managers_outside(session, refs - set(by_number), wanted)
+        unresolved = {key: ref for key, ref in wanted.items() if ref not in by_number}
+        outside = await self._managers_outside(session, refs - set(by_number), unresolved)
         for number, names in outside.items():
             if number in refs:
                 by_number.setdefault(number, number)
@@ -562,27 +566,18 @@ class EmployeeImport:
         """Employees of the tenant, not only of the file, whom a reference may name."""
         if not numbers and not names:
             return {}
-        keys = list(names)
-        full = func.lower(Employee.given_name + " " + Employee.family_name)
-        reverse = func.lower(Employee.family_name + " " + Employee.given_name)
-        preferred = func.lower(Employee.preferred_name + " " + Employee.family_name)
+        # One array parameter per list: a file may name tens of thousands of managers.
         rows = await session.execute(
-            select(
-                Employee.employee_number,
-                Employee.given_name,
-                Employee.family_name,
-                Employee.local_name,
-                Employee.preferred_name,
-            ).where(
-                or_(
-                    Employee.employee_number.in_(list(numbers)),
-                    full.in_(keys),
-                    reverse.in_(keys),
-                    func.lower(Employee.local_name).in_(keys),
-                    func.lower(Employee.preferred_name).in_(keys),
-                    preferred.in_(keys),
-                )
-            )
+            text(
+                "SELECT employee_number, given_name, family_name, local_name, preferred_name"
+                " FROM employees WHERE employee_number = ANY(CAST(:numbers AS text[]))"
+                " OR lower(given_name || ' ' || family_name) = ANY(CAST(:keys AS text[]))"
+                " OR lower(family_name || ' ' || given_name) = ANY(CAST(:keys AS text[]))"
+                " OR lower(local_name) = ANY(CAST(:keys AS text[]))"
+                " OR lower(preferred_name) = ANY(CAST(:keys AS text[]))"
+                " OR lower(preferred_name || ' ' || family_name) = ANY(CAST(:keys AS text[]))"
+            ),
+            {"numbers": sorted(numbers), "keys": sorted(names)},
         )
         found: dict[str, set[str]] = {}
         for number, given, family, local, preferred_name in rows:
