@@ -64,6 +64,18 @@ def negotiate(
     return supported(tenant_locale) or DEFAULT_LOCALE
 
 
+@functools.cache
+def formatting_locale(user_locale: str | None, fallback: str) -> str:
+    """The locale numbers and money are formatted in: the user's own when Babel knows it
+    (ja_JP, de_DE...), translated messages or not; else `fallback`."""
+    if user_locale:
+        try:
+            return str(Locale.parse(user_locale.replace("-", "_")))
+        except (ValueError, TypeError, UnknownLocaleError):
+            pass
+    return fallback
+
+
 def _parse_accept_language(header: str) -> list[str]:
     weighted: list[tuple[float, int, str]] = []
     for index, part in enumerate(header.split(",")):

@@ -40,7 +40,7 @@ OrgUnitRef = Annotated["OrgUnit", strawberry.lazy("schema.organisation")]
 
 
 def _money(amount: Decimal | None, currency: str | None, context: RequestContext) -> Money | None:
-    return Money.of(amount, currency, context.locale)
+    return Money.of(amount, currency, context.format_locale)
 
 
 async def _employee(context: RequestContext, pk: uuid.UUID | None) -> Any:

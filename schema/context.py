@@ -10,7 +10,7 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 
 from domain.identity.actions import Viewer
-from i18n import N_
+from i18n import N_, formatting_locale
 from schema.errors import ApiError, ErrorCode
 from tenants.context import Tenant
 
@@ -24,6 +24,12 @@ class RequestContext:
     viewer: Viewer | None
     locale: str
     _loaders: dict[Hashable, DataLoader[Any, Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def format_locale(self) -> str:
+        """The locale amounts are formatted in: the viewer's own, even one that messages
+        are not translated into (ja_JP gives ￥30,000), else the messages' locale."""
+        return formatting_locale(self.viewer.locale if self.viewer else None, self.locale)
 
     def require_tenant(self) -> Tenant:
         if self.tenant is None:

@@ -79,8 +79,8 @@ class JobLevel(Node):
         band = None
         if row.pay_currency:
             band = PayBand(
-                min=Money.of(row.pay_min, row.pay_currency, context.locale),
-                max=Money.of(row.pay_max, row.pay_currency, context.locale),
+                min=Money.of(row.pay_min, row.pay_currency, context.format_locale),
+                max=Money.of(row.pay_max, row.pay_currency, context.format_locale),
             )
         return cls(
             id=to_global_id("JobLevel", context.require_tenant().id, row.id),

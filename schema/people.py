@@ -164,7 +164,7 @@ class Employee(Node):
     @strawberry.field(description="Salary on `asOf` (sensitive).")
     def salary(self, info: Ctx) -> Salary | None:
         r = self.record
-        money = Money.of(r.salary_amount, r.salary_currency, info.context.locale)
+        money = Money.of(r.salary_amount, r.salary_currency, info.context.format_locale)
         return Salary(amount=money, period=r.salary_period or "month") if money else None
 
     @strawberry.field(description="National ID (sensitive; encrypted at rest).")
@@ -281,7 +281,7 @@ class Employee(Node):
                     kind=r.kind,
                     category=r.category,
                     occurred_on=r.occurred_on,
-                    amount=Money.of(r.amount, r.currency, info.context.locale),
+                    amount=Money.of(r.amount, r.currency, info.context.format_locale),
                     note=r.note,
                 )
                 for r in rows
@@ -311,7 +311,7 @@ class Employee(Node):
 def _event(row: EventRow, full: bool, context: RequestContext) -> EmploymentEvent:
     salary = None
     if full and row.salary_amount is not None:
-        money = Money.of(row.salary_amount, row.salary_currency, context.locale)
+        money = Money.of(row.salary_amount, row.salary_currency, context.format_locale)
         salary = Salary(amount=money, period=row.salary_period or "month") if money else None
     return EmploymentEvent(
         kind=row.kind,
