@@ -98,6 +98,9 @@ class ApprovalStep(Node):
     reason: str | None = strawberry.field(description="Why this approver is in the chain.")
     status: str = strawberry.field(description="pending, approved, rejected or cancelled.")
     decided_at: dt.datetime | None
+    decided_by: strawberry.ID | None = strawberry.field(
+        description="The user who decided the step."
+    )
     comment: str | None
     approver_pk: strawberry.Private[uuid.UUID | None]
     decided_for_pk: strawberry.Private[uuid.UUID | None]
@@ -105,14 +108,16 @@ class ApprovalStep(Node):
 
     @classmethod
     def from_row(cls, row: StepRow, context: RequestContext) -> ApprovalStep:
+        tenant_id = context.require_tenant().id
         return cls(
-            id=to_global_id("ApprovalStep", context.require_tenant().id, row.id),
+            id=to_global_id("ApprovalStep", tenant_id, row.id),
             seq=row.seq,
             role=row.role,
             approver_role=row.approver_role,
             reason=row.reason,
             status=row.status,
             decided_at=row.decided_at,
+            decided_by=to_global_id("User", tenant_id, row.decided_by) if row.decided_by else None,
             comment=row.comment,
             approver_pk=row.approver_id,
             decided_for_pk=row.decided_for,
@@ -122,6 +127,13 @@ class ApprovalStep(Node):
     @strawberry.field(description="The employee who is to approve (null for role steps).")
     async def approver(self, info: Ctx) -> EmployeeRef | None:
         return await _employee(info.context, self.approver_pk)
+
+    @strawberry.field(
+        description="The approver the decision was made for: the decider themselves, or the "
+        "approver who delegated the step to them."
+    )
+    async def decided_for(self, info: Ctx) -> EmployeeRef | None:
+        return await _employee(info.context, self.decided_for_pk)
 
     @strawberry.field(description="The advance this step belongs to.")
     async def advance(self, info: Ctx) -> Advance | None:
