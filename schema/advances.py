@@ -22,9 +22,10 @@ from domain.advances.models import RepaymentPlan as PlanRow
 from domain.audit import AuditEntry as AuditRow
 from domain.errors import DomainError
 from domain.money import Money as DomainMoney
+from i18n import N_
 from schema.common import Money, MoneyInput, attempt, decode_id, decode_optional, today
 from schema.context import RequestContext
-from schema.errors import UserError, user_error
+from schema.errors import ApiError, ErrorCode, UserError, user_error
 from schema.identity import Ctx
 from schema.node import Node, register_node, to_global_id
 from schema.organisation import load_branch, load_unit
@@ -37,6 +38,13 @@ if TYPE_CHECKING:
 EmployeeRef = Annotated["Employee", strawberry.lazy("schema.people")]
 BranchRef = Annotated["Branch", strawberry.lazy("schema.organisation")]
 OrgUnitRef = Annotated["OrgUnit", strawberry.lazy("schema.organisation")]
+
+
+def _instant(at: dt.datetime | None) -> dt.datetime | None:
+    """An instant with its UTC offset; a bare local time names no instant and is refused."""
+    if at is not None and at.utcoffset() is None:
+        raise ApiError(ErrorCode.BAD_USER_INPUT, N_("Give the time with its UTC offset."))
+    return at
 
 
 def _money(amount: Decimal | None, currency: str | None, context: RequestContext) -> Money | None:
@@ -237,9 +245,16 @@ class Advance(Node):
         description="Money still out after the expected settlement date, judged on the "
         "branch's local calendar."
     )
-    async def overdue(self, info: Ctx) -> bool:
+    async def overdue(
+        self,
+        info: Ctx,
+        at: Annotated[
+            dt.datetime | None,
+            strawberry.argument(description="The instant to judge at (default: now)."),
+        ] = None,
+    ) -> bool:
         async with tenant_session() as session:
-            days = await advance_queries.branch_days(session)
+            days = await advance_queries.branch_days(session, at=_instant(at))
         return ledger.is_overdue(self.row, days[self.row.branch_id])
 
     @strawberry.field(description="Every movement, in the order recorded.")
@@ -475,6 +490,9 @@ class AdvanceFilterInput:
     employee_id: strawberry.ID | None = None
     status: list[str] | None = None
     overdue: bool | None = None
+    overdue_at: dt.datetime | None = strawberry.field(
+        default=None, description="The instant `overdue` is judged at (default: now)."
+    )
     org_unit_id: strawberry.ID | None = strawberry.field(
         default=None, description="This unit and everything under it."
     )
@@ -511,6 +529,7 @@ class AdvanceQueries:
             employee_id=decode_optional(given.employee_id, "Employee", context, "employeeId"),
             statuses=tuple(given.status or ()),
             overdue=given.overdue,
+            overdue_at=_instant(given.overdue_at),
             org_unit_id=decode_optional(given.org_unit_id, "OrgUnit", context, "orgUnitId"),
             branch_id=decode_optional(given.branch_id, "Branch", context, "branchId"),
         )
@@ -583,14 +602,24 @@ class AdvanceQueries:
     @strawberry.field(
         description="Overdue outstanding money by days overdue, per org unit and branch."
     )
-    async def advance_aging(self, info: Ctx, as_of: dt.date | None = None) -> list[AgingBucket]:
+    async def advance_aging(
+        self,
+        info: Ctx,
+        as_of: Annotated[
+            dt.date | None,
+            strawberry.argument(
+                description="Judge every branch on this local date (default: each "
+                "branch's own today)."
+            ),
+        ] = None,
+    ) -> list[AgingBucket]:
         context = info.context
         viewer = context.require_viewer()
         tenant = context.require_tenant()
         day = as_of or today(context)
         async with tenant_session() as session:
             rows = await advance_queries.aging(
-                session, viewer, tenant_currency=tenant.currency, day=day
+                session, viewer, tenant_currency=tenant.currency, as_of=as_of
             )
         result = []
         for row in rows:

@@ -56,6 +56,7 @@ class AdvanceFilter:
     employee_id: uuid.UUID | None = None
     statuses: tuple[str, ...] = ()
     overdue: bool | None = None
+    overdue_at: dt.datetime | None = None  # the instant overdue is judged at; default now
     org_unit_id: uuid.UUID | None = None
     branch_id: uuid.UUID | None = None
 
@@ -90,7 +91,7 @@ async def list_advances(
             )
         )
     if filters.overdue is not None:
-        overdue = await _overdue_condition(session)
+        overdue = await _overdue_condition(session, filters.overdue_at)
         query = query.where(overdue if filters.overdue else ~overdue)
     if after is not None:
         anchor = await session.get(Advance, after)
@@ -109,15 +110,11 @@ async def list_advances(
     return rows[:first], len(rows) > first
 
 
-async def _overdue_condition(session: AsyncSession) -> Any:
-    """Overdue on each branch's own local calendar."""
-    branches = list(await session.execute(select(Branch.id, Branch.time_zone)))
+async def _overdue_condition(session: AsyncSession, at: dt.datetime | None) -> Any:
+    """Overdue at the instant `at` (default now), on each branch's own local calendar."""
     per_branch = [
-        and_(
-            Advance.branch_id == b.id,
-            Advance.expected_settlement_date < clock.local_today(b.time_zone),
-        )
-        for b in branches
+        and_(Advance.branch_id == branch_id, Advance.expected_settlement_date < day)
+        for branch_id, day in (await branch_days(session, at=at)).items()
     ]
     return and_(Advance.status.in_(("disbursed", "partially_settled")), or_(False, *per_branch))
 
@@ -148,10 +145,12 @@ async def balances(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid
     return {advance_id: Decimal(total) for advance_id, total in rows}
 
 
-async def branch_days(session: AsyncSession) -> dict[uuid.UUID, dt.date]:
-    """Today in every branch's own time zone."""
+async def branch_days(
+    session: AsyncSession, *, at: dt.datetime | None = None
+) -> dict[uuid.UUID, dt.date]:
+    """The date in every branch's own time zone at the instant `at` (default: now)."""
     return {
-        row.id: clock.local_today(row.time_zone)
+        row.id: clock.local_today(row.time_zone, at)
         for row in await session.execute(select(Branch.id, Branch.time_zone))
     }
 
@@ -294,21 +293,26 @@ class AgingRow:
 
 
 async def aging(
-    session: AsyncSession, viewer: Viewer, *, tenant_currency: str, day: dt.date
+    session: AsyncSession, viewer: Viewer, *, tenant_currency: str, as_of: dt.date | None = None
 ) -> list[AgingRow]:
     """Outstanding overdue money by days overdue, per org unit and per branch, in each
-    currency and converted to the tenant's currency at the rate of `day`.
+    currency and converted to the tenant's currency at the rate of the day.
 
-    One grouped query does the work in the database, whatever the number of advances.
+    As of a date, every branch is judged on that local date; by default each branch on
+    its own today. One grouped query does the work in the database, whatever the number
+    of advances.
     """
+    day = as_of or clock.local_today(_zone())
     visible = await visible_employees(session, viewer, day)
     days = await branch_days(session)
+    if as_of is not None:
+        days = dict.fromkeys(days, as_of)
     totals = (
         select(LedgerEntry.advance_id, func.sum(LedgerEntry.amount).label("owed"))
         .group_by(LedgerEntry.advance_id)
         .subquery()
     )
-    local_today = _branch_today_case(days)
+    local_today = _branch_today_case(days, day)
     overdue_days = (local_today - Advance.expected_settlement_date).label("days")
     query = (
         select(
@@ -361,14 +365,14 @@ async def aging(
     return sorted(result, key=lambda r: (r.group, str(r.group_id), order[r.bucket], r.currency))
 
 
-def _branch_today_case(days: dict[uuid.UUID, dt.date]) -> Any:
+def _branch_today_case(days: dict[uuid.UUID, dt.date], default: dt.date) -> Any:
     from sqlalchemy import case, literal
 
     if not days:
-        return literal(clock.local_today(_zone()))
+        return literal(default)
     return case(
         *((Advance.branch_id == branch_id, literal(day)) for branch_id, day in days.items()),
-        else_=literal(clock.local_today(_zone())),
+        else_=literal(default),
     )
 
 
