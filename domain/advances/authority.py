@@ -11,7 +11,13 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.advances import ledger
-from domain.advances.models import OPEN_STATUSES, Advance, AuthorityRule, LedgerEntry
+from domain.advances.models import (
+    OPEN_STATUSES,
+    OUTSTANDING_STATUSES,
+    Advance,
+    AuthorityRule,
+    LedgerEntry,
+)
 from domain.advances.rates import convert
 from domain.errors import DomainError
 from domain.money import Money
@@ -24,7 +30,7 @@ class Standing:
     """A requester's current advances, as the matrix and approvers look at them."""
 
     open_count: int
-    outstanding: dict[str, Decimal]  # per currency
+    outstanding: dict[str, Decimal]  # per currency, requests awaiting payment included
     overdue_count: int
 
 
@@ -71,7 +77,13 @@ async def standing(session: AsyncSession, employee_id: uuid.UUID, today: dt.date
     }
     outstanding: dict[str, Decimal] = {}
     for advance in advances:
-        amount = balances.get(advance.id, Decimal(0))
+        # A request not yet paid out will be owed in full once it is: counting it keeps
+        # requests that are each within the limit from passing it together.
+        amount = (
+            balances.get(advance.id, Decimal(0))
+            if advance.status in OUTSTANDING_STATUSES
+            else advance.amount
+        )
         outstanding[advance.currency] = outstanding.get(advance.currency, Decimal(0)) + amount
     overdue = sum(1 for a in advances if ledger.is_overdue(a, today))
     return Standing(open_count=len(advances), outstanding=outstanding, overdue_count=overdue)
