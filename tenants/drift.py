@@ -1,7 +1,8 @@
 """Drift check: compare each tenant schema's catalog with a freshly migrated reference.
 
-The reference is migrated inside a transaction that is always rolled back, so the check
-leaves nothing behind.
+The reference is migrated by Alembic online, revision by revision, inside a transaction
+that is always rolled back: tenants get the rendered scripts, so the check also proves
+that rendering changed nothing. It leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import secrets
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from tenants.migrator import migrate_tenant_schema
+from tenants.migrator import migrate_tenant_schema_online
 from tenants.slugs import quote_ident, schema_for
 
 # One row per catalog fact that matters to the application: columns with their types,
@@ -64,7 +65,7 @@ async def reference_catalog(engine: AsyncEngine) -> set[str]:
         transaction = await conn.begin()
         try:
             await conn.execute(text(f"CREATE SCHEMA {quote_ident(name)}"))
-            await migrate_tenant_schema(conn, name)
+            await migrate_tenant_schema_online(conn, name)
             facts = await catalog(conn, name)
         finally:
             await transaction.rollback()

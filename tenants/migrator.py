@@ -3,6 +3,12 @@
 Revisions live in `migrations/shared` and `migrations/tenant`. A tenant schema is migrated
 inside one transaction that first binds its `search_path`, so tenant revisions create
 unqualified tables and never name a schema themselves.
+
+Tenant revisions are rendered to SQL once by Alembic's offline mode and that script is run
+in every tenant: the same text for all of them, since none names a schema. Running a
+script needs no Alembic state, so tenants migrate concurrently on separate connections.
+A revision that must read the database while it runs sets `requires_online = True` in its
+module; a path through one is run by Alembic online instead, one tenant at a time.
 """
 
 from __future__ import annotations
@@ -10,13 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
+import io
 import logging
-import multiprocessing
-import signal
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +34,6 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from tenants.binding import search_path_sql
-from tenants.database import create_engine
 from tenants.errors import MigrationLocked
 from tenants.slugs import SHARED_SCHEMA, quote_ident, schema_for
 
@@ -104,10 +108,68 @@ def _alembic_turn() -> asyncio.Lock:
 async def migrate_tenant_schema(
     conn: AsyncConnection, schema: str, location: Path = TENANT_LINE
 ) -> None:
-    """Upgrade one tenant-line schema inside the connection's current transaction."""
+    """Upgrade one tenant-line schema to head inside the connection's current transaction."""
+    await conn.execute(text(search_path_sql(schema)))
+    # Qualified: the shared schema on the search path has an alembic_version of its own.
+    table = f"{quote_ident(schema)}.alembic_version"
+    exists = await conn.scalar(text("SELECT to_regclass(:t) IS NOT NULL"), {"t": table})
+    current = await conn.scalar(text(f"SELECT max(version_num) FROM {table}")) if exists else None
+    if current == head_of(location):
+        return
+    script = rendered_upgrade(location, current)
+    if script is None:
+        await migrate_tenant_schema_online(conn, schema, location)
+        return
+    raw = await conn.get_raw_connection()
+    # The simple query protocol runs a multi-statement script in the open transaction.
+    await raw.driver_connection.execute(script)  # type: ignore[union-attr]
+
+
+async def migrate_tenant_schema_online(
+    conn: AsyncConnection, schema: str, location: Path = TENANT_LINE
+) -> None:
+    """Upgrade with Alembic online, revision by revision: the reference the drift check
+    compares rendered migrations against."""
+    await conn.execute(text(search_path_sql(schema)))
     async with _alembic_turn():
-        await conn.execute(text(search_path_sql(schema)))
         await conn.run_sync(upgrade_schema, location, schema)
+
+
+def rendered_upgrade(location: Path, from_revision: str | None) -> str | None:
+    """The SQL that takes a tenant schema from `from_revision` to head, or None when a
+    revision on the way must run online. Rendered once per process and path."""
+    return _render(str(location), from_revision, head_of(location))
+
+
+@functools.lru_cache(maxsize=64)
+def _render(location: str, from_revision: str | None, head: str) -> str | None:
+    script = script_directory(Path(location))
+    path = list(script.iterate_revisions(head, from_revision))
+    if any(getattr(revision.module, "requires_online", False) for revision in path):
+        return None
+    output = io.StringIO()
+
+    def upgrade(revision: Any, _context: MigrationContext) -> Any:
+        return script._upgrade_revs(head, revision)
+
+    # NOTE: "named" paramstyle, so a `%` in a revision's SQL is not doubled for a driver
+    # that will never see it. No await happens while Alembic's global `op` is in use.
+    context = MigrationContext.configure(
+        dialect_name="postgresql",
+        dialect_opts={"paramstyle": "named"},
+        opts={
+            "as_sql": True,
+            "output_buffer": output,
+            "script": script,
+            "fn": upgrade,
+            "starting_rev": from_revision,
+            "transactional_ddl": False,
+            "literal_binds": True,
+        },
+    )
+    with Operations.context(context):
+        context.run_migrations()
+    return output.getvalue()
 
 
 @dataclasses.dataclass
@@ -168,8 +230,7 @@ async def migrate_tenants(
 ) -> list[TenantMigration]:
     """Migrate the given tenants to head, `concurrency` at a time, one transaction each.
 
-    Tenants already at head are skipped without opening a transaction. With a concurrency
-    above one, the work is spread over that many worker processes.
+    Tenants already at head are skipped without opening a transaction.
     """
     head = head_of(location)
     current = await tenant_revisions(engine, slugs)
@@ -187,25 +248,13 @@ async def migrate_tenants(
         else:
             pending.append(slug)
 
-    if concurrency <= 1 or len(pending) <= 1:
-        for slug in pending:
+    semaphore = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(slug: str) -> None:
+        async with semaphore:
             record(await _migrate_one(engine, slug, current.get(slug), head, location))
-    else:
-        url = engine.url.render_as_string(hide_password=False)
-        workers = min(concurrency, len(pending))
-        context = multiprocessing.get_context("spawn")
-        loop = asyncio.get_running_loop()
-        with ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_leave_interrupts_to_parent
-        ) as pool:
-            futures = [
-                loop.run_in_executor(
-                    pool, _migrate_in_worker, url, slug, current.get(slug), head, str(location)
-                )
-                for slug in pending
-            ]
-            for future in asyncio.as_completed(futures):
-                record(await future)
+
+    await asyncio.gather(*(one(slug) for slug in pending))
     return [results[slug] for slug in slugs]
 
 
@@ -221,27 +270,6 @@ async def _migrate_one(
         seconds = time.perf_counter() - started
         return TenantMigration(slug, "failed", before, before, seconds, error=_first_line(exc))
     return TenantMigration(slug, "ok", before, head, time.perf_counter() - started)
-
-
-def _leave_interrupts_to_parent() -> None:
-    # Ctrl-C reaches the whole process group; the parent stops the run, and a worker's
-    # open transaction rolls back when its connection closes.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _migrate_in_worker(
-    url: str, slug: str, before: str | None, head: str, location: str
-) -> TenantMigration:
-    """Entry point of a worker process: migrate one tenant on a connection of its own."""
-
-    async def work() -> TenantMigration:
-        engine = create_engine(url, null_pool=True)
-        try:
-            return await _migrate_one(engine, slug, before, head, Path(location))
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(work())
 
 
 def _first_line(exc: BaseException) -> str:
