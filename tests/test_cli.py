@@ -106,7 +106,7 @@ async def schema_exists(engine: AsyncEngine, slug: str) -> bool:
         found = await conn.scalar(
             text("SELECT count(*) FROM pg_namespace WHERE nspname = :name"), {"name": f"t_{slug}"}
         )
-    return found == 1
+    return bool(found == 1)
 
 
 async def count_users(engine: AsyncEngine, slug: str) -> int:

@@ -89,7 +89,7 @@ def foreign_markers(body: Any, other: Side) -> list[str]:
 
 async def admin_id_of(gql: GraphQLClient, token: str) -> str:
     body = await gql.execute(VIEWER, token=token)
-    return body["data"]["viewer"]["user"]["id"]
+    return str(body["data"]["viewer"]["user"]["id"])
 
 
 async def test_both_tenants_hold_the_same_primary_keys(pair: tuple[Side, Side]) -> None:

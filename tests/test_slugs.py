@@ -142,7 +142,7 @@ async def test_a_hostile_slug_is_refused_before_any_sql(
 
 @pytest.mark.parametrize(("fields", "field", "message"), BAD_FIELDS)
 async def test_a_bad_tenant_field_is_refused_before_any_sql(
-    engine: AsyncEngine, statements: list[str], fields: dict[str, str], field: str, message: str
+    engine: AsyncEngine, statements: list[str], fields: dict[str, Any], field: str, message: str
 ) -> None:
     before = await catalog(engine)
     statements.clear()

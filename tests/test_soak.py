@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import QueuePool
 
 from renshi.app import create_app
 from tenants.context import current_tenant_or_none
@@ -143,6 +144,7 @@ async def test_interleaved_requests_over_two_connections_stay_in_their_tenants(
                     return number, response.status_code, response.json()
 
             results = await asyncio.gather(*(one(n, t) for n, t in enumerate(order)))
+        assert isinstance(small.pool, QueuePool)
         checked_out = small.pool.checkedout()
 
     # then each response carries exactly its own tenant's data,

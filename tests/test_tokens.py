@@ -91,7 +91,8 @@ def b64(data: dict[str, Any]) -> str:
 
 
 def unb64(part: str) -> dict[str, Any]:
-    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    data: dict[str, Any] = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    return data
 
 
 async def test_a_token_works_with_its_own_tenants_header_and_hostname(
