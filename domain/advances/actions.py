@@ -349,7 +349,7 @@ async def disburse_advance(
             raise DomainError(
                 N_("The payment must equal the approved amount ({amount})."),
                 field="paid",
-                amount=f"{advance.amount:f} {advance.currency}",
+                amount=f"{Money.of(advance.amount, advance.currency).amount:f} {advance.currency}",
             )
     return entry
 
@@ -469,7 +469,7 @@ async def create_repayment_plan(
     async with tenant_session() as session:
         advance = await _locked(session, advance_id)
         _require_money_out(advance)
-        balance = Money(await ledger.outstanding(session, advance.id), advance.currency)
+        balance = await ledger.balance(session, advance)
         schedule = instalments(balance, count, starts_on)
         plan = RepaymentPlan(
             id=uuid.uuid4(),
@@ -542,7 +542,7 @@ async def _close_in(
 ) -> LedgerEntry:
     advance = await _locked(session, advance_id)
     _require_money_out(advance)
-    balance = Money(await ledger.outstanding(session, advance.id), advance.currency)
+    balance = await ledger.balance(session, advance)
     await require_authority(session, actor, advance, balance)
     today = await _branch_today(session, advance)
     entry = await _entry(session, actor, advance, kind, balance, today, sign=-1, reason=reason)
@@ -745,15 +745,15 @@ async def _settle(
     async with tenant_session() as session:
         advance = await _locked(session, advance_id)
         _require_money_out(advance)
-        balance = await ledger.outstanding(session, advance.id)
+        balance = await ledger.balance(session, advance)
         entry = await _entry(
             session, actor, advance, kind, money, occurred_on, sign=-1, reason=reason
         )
-        if -entry.amount > balance:
+        if -entry.amount > balance.amount:
             raise DomainError(
                 N_("This is more than the outstanding {amount}."),
                 field="amount",
-                amount=f"{balance:f} {advance.currency}",
+                amount=f"{balance.amount:f} {balance.currency}",
             )
         await _restate(session, actor, advance, f"advance.{kind}", amount=-entry.amount)
     return entry

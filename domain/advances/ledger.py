@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.advances.models import Advance, LedgerEntry
+from domain.money import Money
 
 SETTLING_KINDS = ("expense_settlement", "return", "payroll_deduction")
 CLOSING_KINDS = ("write_off", "waiver")
@@ -29,6 +30,12 @@ async def outstanding(session: AsyncSession, advance_id: uuid.UUID) -> Decimal:
         )
     )
     return Decimal(total)
+
+
+async def balance(session: AsyncSession, advance: Advance) -> Money:
+    """What is owed on `advance`, at its currency's minor unit (the table keeps four
+    decimals for every currency)."""
+    return Money.of(await outstanding(session, advance.id), advance.currency)
 
 
 async def entries(session: AsyncSession, advance_id: uuid.UUID) -> list[LedgerEntry]:

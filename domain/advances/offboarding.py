@@ -157,7 +157,7 @@ async def _clearance_from_live_data(
 ) -> list[ClearanceItem]:
     items = []
     for advance in await _open_advances(session, employee_id):
-        balance = await ledger.outstanding(session, advance.id)
+        balance = await ledger.balance(session, advance)
         items.append(
             ClearanceItem(
                 id=uuid.uuid4(),
@@ -165,7 +165,7 @@ async def _clearance_from_live_data(
                 kind="advance",
                 advance_id=advance.id,
                 description=f"Advance '{advance.purpose}' ({advance.status}): outstanding "
-                f"{balance:f} {advance.currency}",
+                f"{balance.amount:f} {balance.currency}",
                 status="open",
             )
         )
@@ -182,7 +182,8 @@ async def _clearance_from_live_data(
                 kind="repayment_plan",
                 plan_id=plan.id,
                 advance_id=plan.advance_id,
-                description=f"Repayment plan of {plan.amount:f} {plan.currency} in "
+                description=f"Repayment plan of {Money.of(plan.amount, plan.currency).amount:f} "
+                f"{plan.currency} in "
                 f"{plan.instalments} instalments",
                 status="open",
             )
@@ -267,8 +268,9 @@ async def complete_offboarding(actor: Viewer, case_id: uuid.UUID) -> Offboarding
         owed: list[Owed] = []
         for advance in await _open_advances(session, case.employee_id):
             if advance.status in OUTSTANDING_STATUSES:
-                balance = await ledger.outstanding(session, advance.id)
-                owed.append(Owed(advance.id, advance.purpose, Money(balance, advance.currency)))
+                owed.append(
+                    Owed(advance.id, advance.purpose, await ledger.balance(session, advance))
+                )
         if owed:
             raise OutstandingAdvances(owed)
         items = list(
