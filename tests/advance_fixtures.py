@@ -6,13 +6,18 @@ CEO <- Finance Manager (L6) <- Accountant (L3); plus staff up to 30 people in Sh
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from domain.identity.actions import create_user
 from schema.node import from_global_id
+from tenants.binding import tenant_session
 from tenants.context import use_tenant
 from tests.conftest import PASSWORD, GraphQLClient, TenantWithAdmin, make_tenant
 from tests.people_fixtures import mutate
@@ -217,6 +222,54 @@ async def build_company(engine: AsyncEngine, gql: GraphQLClient) -> Company:
     return Company(tenant=tenant, ids=ids, tokens=tokens)
 
 
+@contextlib.asynccontextmanager
+async def own_client(app: Any) -> AsyncIterator[GraphQLClient]:
+    """A GraphQL client of its own, for module-scoped fixtures."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        yield GraphQLClient(http)
+
+
+async def add_user(
+    gql: GraphQLClient,
+    company: Company,
+    key: str,
+    roles: list[str],
+    *,
+    employee: str | None = None,
+    locale: str | None = None,
+) -> None:
+    """A user `key`@sunrise.test with `roles`, linked to employee `employee` (default: the
+    employee called `key`, if any), signed in as `company.token(key)`."""
+    linked = employee or (key if key in company.ids else None)
+    with use_tenant(company.tenant.tenant):
+        await create_user(
+            company.tenant.tenant,
+            email=f"{key}@sunrise.test",
+            display_name=key,
+            password=PASSWORD,
+            roles=roles,
+            locale=locale,
+            employee_id=pk(company.ids[linked]) if linked else None,
+        )
+    company.tokens[key] = await gql.token(company.tenant.tenant.slug, f"{key}@sunrise.test")
+
+
+def pk(global_id: str) -> uuid.UUID:
+    """The primary key behind a global ID."""
+    decoded = from_global_id(global_id)
+    assert decoded is not None, global_id
+    return decoded[2]
+
+
+@contextlib.asynccontextmanager
+async def raw_session(company: Company) -> AsyncIterator[AsyncSession]:
+    """A transaction in the company's schema, for what the API cannot do (or must refuse)."""
+    with use_tenant(company.tenant.tenant):
+        async with tenant_session() as session:
+            yield session
+
+
 async def call(
     gql: GraphQLClient,
     token: str,
@@ -238,25 +291,53 @@ async def call(
     return body["data"][name]
 
 
-async def approved_and_paid(
-    gql: GraphQLClient, company: Company, who: str, amount: str, purpose: str
+async def submitted(
+    gql: GraphQLClient,
+    company: Company,
+    who: str,
+    amount: str,
+    purpose: str,
+    *,
+    currency: str | None = None,
+    due: str = "2099-12-31",
 ) -> str:
-    """Request, submit, approve every step and disburse an advance; returns its ID."""
+    """Request and submit an advance for employee `who`; returns its ID.
+
+    `who` asks with their own user if they have one; otherwise HR asks for them.
+    """
+    own = who in company.tokens
+    token = company.token(who if own else "hr")
     requested = await call(
         gql,
-        company.token(who),
+        token,
         "requestAdvance",
         {
             "kind": "business",
-            "amount": {"amount": amount},
+            "amount": {"amount": amount, "currency": currency},
             "purpose": purpose,
-            "expectedSettlementDate": "2099-12-31",
+            "expectedSettlementDate": due,
+            **({} if own else {"employeeId": company.ids[who]}),
         },
     )
     assert requested["userErrors"] == [], requested
-    advance_id = requested["advance"]["id"]
-    submitted = await call(gql, company.token(who), "submitAdvance", {"advanceId": advance_id})
-    assert submitted["userErrors"] == [], submitted
+    advance_id: str = requested["advance"]["id"]
+    done = await call(gql, token, "submitAdvance", {"advanceId": advance_id})
+    assert done["userErrors"] == [], done
+    return advance_id
+
+
+async def approved_and_paid(
+    gql: GraphQLClient,
+    company: Company,
+    who: str,
+    amount: str,
+    purpose: str,
+    *,
+    currency: str | None = None,
+    due: str = "2099-12-31",
+) -> str:
+    """Request, submit, approve every step and disburse an advance; returns its ID."""
+    advance_id = await submitted(gql, company, who, amount, purpose, currency=currency, due=due)
     await approve_all(gql, company, advance_id)
     paid = await call(
         gql,
