@@ -6,7 +6,9 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import pkgutil
+import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -103,7 +105,7 @@ def serve(host: str, port: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
 @click.option("--port", default=8000, show_default=True, help="Port to listen on.")
 def dev(host: str, port: int) -> None:
-    """Migrate, make sure the demo tenant exists, then serve (what `make run` does)."""
+    """Migrate, make sure the demo tenant exists, then serve with a worker (`make run`)."""
     from renshi import demo
 
     credentials = run_async(lambda: demo.prepare(get_settings()))
@@ -119,7 +121,11 @@ def dev(host: str, port: int) -> None:
         click.echo(f"  {label:<10} {user.email:<26} {roles:<9} {user.who}")
         label = ""
     click.echo("")
-    _serve(host, port)
+    worker_process = _start_worker_process()
+    try:
+        _serve(host, port)
+    finally:
+        _stop_worker_process(worker_process)
 
 
 def _serve(host: str, port: int) -> None:
@@ -130,6 +136,88 @@ def _serve(host: str, port: int) -> None:
 
     setup_engine()
     uvicorn.run(create_app(), host=host, port=port, log_level="info")
+
+
+# --- workers -------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option(
+    "-p",
+    "--processes",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Worker processes.",
+)
+@click.option(
+    "-t",
+    "--threads",
+    type=click.IntRange(1, 256),
+    default=8,
+    show_default=True,
+    help="Worker threads per process.",
+)
+@click.option(
+    "-Q", "--queue", "queues", multiple=True, help="Consume only this queue (repeatable)."
+)
+@click.option(
+    "--shutdown-timeout",
+    type=click.IntRange(1, 3600),
+    default=600,
+    show_default=True,
+    help="Seconds a stopping worker waits for the messages it is running.",
+)
+def worker(processes: int, threads: int, queues: tuple[str, ...], shutdown_timeout: int) -> None:
+    """Run worker processes for the broker named by BROKER_URL (default: the database).
+
+    Dramatiq's own command line manages the processes: SIGTERM or Ctrl-C stops them
+    gracefully, SIGHUP restarts them.
+    """
+    from dramatiq.cli import main as dramatiq_main
+    from dramatiq.cli import make_argument_parser
+
+    from renshi.database import database_url
+
+    # Worker processes are forked from this one: they must join the same database (the
+    # embedded server started here, if any) rather than start one each.
+    os.environ["DATABASE_URL"] = database_url()
+    get_settings.cache_clear()
+    argv = [
+        "workers.app",
+        "--processes",
+        str(processes),
+        "--threads",
+        str(threads),
+        "--worker-shutdown-timeout",
+        str(shutdown_timeout * 1000),
+    ]
+    if queues:
+        argv += ["--queues", *queues]
+    sys.exit(dramatiq_main(make_argument_parser().parse_args(argv)))
+
+
+def _start_worker_process() -> Any:
+    """Start `renshi worker` beside the API (what `make run` does), in a session of its own
+    so that Ctrl-C reaches the API first, which then stops the worker in order."""
+    from renshi.database import database_url
+
+    env = os.environ | {"DATABASE_URL": database_url()}
+    renshi = Path(sys.executable).with_name("renshi")
+    command = [str(renshi), "worker", "--threads", "4", "--shutdown-timeout", "10"]
+    return subprocess.Popen(command, env=env, start_new_session=True)  # noqa: S603
+
+
+def _stop_worker_process(process: Any) -> None:
+    if process.poll() is not None:
+        return
+    click.echo("Stopping the worker...")
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 # --- tenants -------------------------------------------------------------------------------

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("DATABASE_URL", "RENSHI_DATABASE_URL"),
         description="PostgreSQL URL; when unset an embedded server is started.",
     )
+    broker_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("BROKER_URL", "RENSHI_BROKER_URL"),
+        description="Message broker: amqp:// (RabbitMQ), postgresql:// or redis://; "
+        "when unset, the Postgres broker on the database.",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",
         description="Where the embedded PostgreSQL keeps its data between runs.",

@@ -1,0 +1,132 @@
+"""Tenant context and retry policy for every message.
+
+Every message names its tenant by slug in `options["tenant"]`. On the way out the
+`TenantContext` middleware stamps the current tenant on a message that names none, and
+refuses to send a message for a tenant-scoped actor without one. On the way in it looks
+the tenant up in the registry, makes it current for the actor, and clears it once the
+message is done: succeeded, failed or skipped. Messages for a suspended, archived or
+deleted tenant are dropped with a warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from typing import Any
+
+from dramatiq import Broker, Middleware
+from dramatiq.broker import MessageProxy
+from dramatiq.message import Message
+from dramatiq.middleware import MiddlewareError, SkipMessage
+
+from tenants.context import current_tenant_or_none, use_tenant
+from tenants.registry import find_tenant
+from workers import runtime
+
+log = logging.getLogger(__name__)
+
+TENANT_OPTION = "tenant"
+SCOPED_OPTION = "tenant_scoped"
+
+
+class WorkerError(MiddlewareError):
+    """Root of the errors raised by Renshi's worker machinery."""
+
+
+class PermanentFailure(Exception):
+    """Raised by an actor when retrying cannot help (bad input, a refused address...)."""
+
+
+class TenantRequired(WorkerError, PermanentFailure):
+    """Raised when a message for a tenant-scoped actor carries no tenant."""
+
+
+class TenantLookupFailed(WorkerError):
+    """Raised when the registry could not be read to check a message's tenant (retried)."""
+
+
+def is_tenant_scoped(broker: Broker, actor_name: str) -> bool:
+    actor = broker.actors.get(actor_name)
+    return bool(actor is None or actor.options.get(SCOPED_OPTION, True))
+
+
+class TenantContext(Middleware):
+    """Sets the message's tenant as the current one around each actor call."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entered: dict[str, contextlib.AbstractContextManager[Any]] = {}
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {SCOPED_OPTION}
+
+    def before_enqueue(self, broker: Broker, message: Message[Any], delay: int | None) -> None:
+        if message.options.get(TENANT_OPTION):
+            return
+        current = current_tenant_or_none()
+        if current is not None:
+            message.options[TENANT_OPTION] = current.slug
+        elif is_tenant_scoped(broker, message.actor_name):
+            raise TenantRequired(
+                f"Refusing to send {message.actor_name!r} without a tenant: "
+                "it is tenant-scoped; send it inside use_tenant() or name one."
+            )
+
+    def before_process_message(self, broker: Broker, message: MessageProxy) -> None:
+        slug = message.options.get(TENANT_OPTION)
+        if not slug:
+            if is_tenant_scoped(broker, message.actor_name):
+                raise TenantRequired(
+                    f"Message {message.message_id} for the tenant-scoped actor "
+                    f"{message.actor_name!r} names no tenant; it is refused."
+                )
+            return
+        try:
+            tenant = runtime.run(find_tenant(slug))
+        except Exception as exc:
+            raise TenantLookupFailed(f"Could not look up tenant {slug!r}: {exc}") from exc
+        if tenant is None or not tenant.is_active:
+            log.warning(
+                "Dropping message %s for %r: tenant %r is %s.",
+                message.message_id,
+                message.actor_name,
+                slug,
+                tenant.status if tenant else "deleted",
+            )
+            raise SkipMessage(f"tenant {slug!r} is not active")
+        entered = use_tenant(tenant)
+        entered.__enter__()
+        with self._lock:
+            self._entered[message.message_id] = entered
+
+    def after_process_message(
+        self,
+        broker: Broker,
+        message: MessageProxy,
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        self._leave(message)
+
+    def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
+        self._leave(message)
+
+    def _leave(self, message: MessageProxy) -> None:
+        with self._lock:
+            entered = self._entered.pop(message.message_id, None)
+        if entered is not None:
+            # Same worker thread as the enter: the context variable resets cleanly.
+            entered.__exit__(None, None, None)
+
+
+MAX_RETRIES = 12
+
+
+def should_retry(retries: int, exception: BaseException) -> bool:
+    """The default policy: permanent failures never, anything else up to MAX_RETRIES times."""
+    if isinstance(exception, PermanentFailure):
+        return False
+    return retries < MAX_RETRIES
