@@ -161,8 +161,8 @@ async def seed(slug: str) -> None:
             )
 
 
-def run_import(url: str, slug: str, data: Path, mapping: Path) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in MiB and the output of one import process."""
+def run_import(url: str, slug: str, data: Path, mapping: Path) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds, peak RSS in MiB and the output of one import process."""
     env = dict(os.environ, DATABASE_URL=url, RENSHI_SPARE_SCHEMAS="0")
     command = [
         str(PROJECT_ROOT / ".venv" / "bin" / "renshi"),
@@ -184,7 +184,7 @@ def run_import(url: str, slug: str, data: Path, mapping: Path) -> tuple[float, i
         text = output.read().decode()
     if process.returncode != 0:
         raise SystemExit(f"import failed:\n{text}")
-    return seconds, usage.ru_maxrss // 1024, text
+    return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, text
 
 
 async def main(sizes: tuple[int, ...]) -> None:
@@ -192,21 +192,24 @@ async def main(sizes: tuple[int, ...]) -> None:
         with tempfile.TemporaryDirectory() as folder:
             mapping = Path(folder) / "mapping.toml"
             mapping.write_text(MAPPING, encoding="utf-8")
-            print(
-                f"{'rows':>8}  {'file MiB':>8}  {'wall s':>7}  {'rows/s':>7}  {'peak RSS MiB':>12}"
-            )
+            print(f"load average before: {os.getloadavg()}")
+            print("    rows  file MiB   wall s   CPU s   rows/s  peak RSS MiB")
             for rows in sizes:
                 slug = f"bench_{rows}"
                 await seed(slug)
                 data = Path(folder) / f"employees_{rows}.csv"
                 write_csv(data, rows)
-                seconds, rss, text = await asyncio.to_thread(run_import, url, slug, data, mapping)
+                seconds, cpu, rss, text = await asyncio.to_thread(
+                    run_import, url, slug, data, mapping
+                )
                 size = data.stat().st_size / 2**20
                 print(
-                    f"{rows:>8}  {size:>8.1f}  {seconds:>7.1f}  {rows / seconds:>7.0f}  {rss:>12}"
+                    f"{rows:>8}  {size:>8.1f}  {seconds:>7.1f}  {cpu:>6.1f}  {rows / seconds:>7.0f}"
+                    f"  {rss:>12}"
                 )
                 last = [line for line in text.splitlines() if line.startswith("Created")]
                 print(f"          {last[0] if last else text.strip()}")
+                print(f"          load average afterwards: {os.getloadavg()}")
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def _known_currencies() -> frozenset[str]:
     return frozenset(list_currencies())
 
 
+@functools.cache
 def minor_units(currency: str) -> int:
     return int(get_currency_precision(currency))
 

@@ -30,6 +30,7 @@ An empty cell leaves the recorded value as it is. Hire dates are not changed by 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import hashlib
@@ -225,7 +226,7 @@ class EmployeeImport:
         self.managers: dict[str, str] = {}  # manager reference -> employee number
         self.seats: dict[str, uuid.UUID] = {}  # manager in the file -> their seat
         self.outside_managers: dict[str, uuid.UUID] = {}  # manager not in the file -> position
-        self.created_positions: list[uuid.UUID] = []
+        self.made_positions = False
         self.position_ids: dict[_PositionKey, uuid.UUID] = {}
         self.existing_numbers: set[str] = set()  # numbers of the file already recorded
         # (field, column, default) of each field the mapping uses, in parsing order.
@@ -234,7 +235,7 @@ class EmployeeImport:
             for field in _FIELD_ORDER
             if field in mapping.columns or field in mapping.defaults
         ]
-        self.pending_positions: list[Position] = []
+        self.pending_positions: list[dict[str, Any]] = []
 
     async def run(self) -> ImportReport:
         try:
@@ -736,7 +737,9 @@ class EmployeeImport:
                     )
                 }
                 events = await load_events(session, [e.id for e in employees.values()])
-            for parsed in chunk:
+            for index, parsed in enumerate(chunk):
+                if index % 50 == 0:
+                    await asyncio.sleep(0)  # let the batch in flight move on
                 employee = employees.get(parsed.number)
                 try:
                     if employee is None:
@@ -758,16 +761,17 @@ class EmployeeImport:
             return
         await writer.flush()
         logger.debug("Copy seconds by table: %s", dict(writer.seconds))
-        if self.created_positions:
+        if self.made_positions:
+            # The positions made here are those created in this transaction (now() is its
+            # start); each is for as many people as hold it.
             await session.execute(
                 text(
                     "UPDATE positions p SET headcount = GREATEST(1, h.n) FROM ("
                     " SELECT e.position_id, count(*) AS n FROM employee_periods e"
-                    " JOIN unnest(CAST(:ids AS uuid[])) AS c(id) ON c.id = e.position_id"
+                    " JOIN positions q ON q.id = e.position_id AND q.created_at = now()"
                     " WHERE e.valid_to IS NULL AND e.status <> 'terminated'"
                     " GROUP BY e.position_id) h WHERE p.id = h.position_id"
-                ),
-                {"ids": self.created_positions},
+                )
             )
         if self.report.wrote:
             writer.audit(
@@ -783,19 +787,8 @@ class EmployeeImport:
             await writer.flush()
 
     def _flush_positions(self, writer: BulkWriter) -> None:
-        for position in self.pending_positions:
-            writer.position(
-                {
-                    "id": position.id,
-                    "code": position.code,
-                    "title": position.title,
-                    "org_unit_id": position.org_unit_id,
-                    "job_level_id": position.job_level_id,
-                    "reports_to_id": position.reports_to_id,
-                    "headcount": position.headcount,
-                    "opened_on": position.opened_on,
-                }
-            )
+        for values in self.pending_positions:
+            writer.position(values)
         self.pending_positions.clear()
 
     def _placement(self, parsed: Parsed, state: State | None) -> uuid.UUID | None:
@@ -846,23 +839,25 @@ class EmployeeImport:
         if found is not None:
             self.position_ids[key] = found
             return found
-        position = Position(
-            id=uuid.uuid4(),
-            code=key.code,
-            title=key.title,
-            org_unit_id=key.unit_id,
-            job_level_id=None,
-            reports_to_id=key.reports_to_id,
-            headcount=1,
-            opened_on=self.earliest,
+        position_id = uuid.uuid4()
+        self.pending_positions.append(
+            {
+                "id": position_id,
+                "code": key.code,
+                "title": key.title,
+                "org_unit_id": key.unit_id,
+                "job_level_id": None,
+                "reports_to_id": key.reports_to_id,
+                "headcount": 1,
+                "opened_on": self.earliest,
+            }
         )
-        self.catalog.positions[position.id] = position
-        self.catalog.position_codes[key.code] = position.id
-        self.catalog.facts[position.id] = PositionFacts(key.unit_id, None)
-        self.created_positions.append(position.id)
-        self.pending_positions.append(position)
+        # Only what replaying needs is kept, so memory grows little with many teams.
+        self.position_ids[key] = position_id
+        self.catalog.facts[position_id] = PositionFacts(key.unit_id, None)
+        self.made_positions = True
         self.report.created["positions"] += 1
-        return position.id
+        return position_id
 
     def _salary(
         self, parsed: Parsed, branch: _Ref | None, state: State | None

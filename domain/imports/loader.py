@@ -12,6 +12,7 @@ a data set once, while `renshi import employees` is the one that updates people.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import uuid
@@ -240,7 +241,9 @@ class Loader:
             )
             found = {number: ident for number, ident in rows.tuples()}
             recorded = await load_events(self.session, list(found.values()))
-            for draft in chunk:
+            for index, draft in enumerate(chunk):
+                if index % 50 == 0:
+                    await asyncio.sleep(0)  # let the batch in flight move on
                 try:
                     if draft.number in found:
                         self._compare(draft, recorded[found[draft.number]])
