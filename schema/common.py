@@ -43,6 +43,22 @@ class MoneyInput:
     )
 
 
+class Deferred:
+    """An awaitable that starts its work only when awaited.
+
+    A field holding one costs nothing unless the query selects it; graphql-core awaits it
+    like a resolver's coroutine.
+    """
+
+    __slots__ = ("_start",)
+
+    def __init__(self, start: Callable[[], Awaitable[object]]) -> None:
+        self._start = start
+
+    def __await__(self):  # type: ignore[no-untyped-def]
+        return self._start().__await__()
+
+
 def decode_id(
     global_id: strawberry.ID | str, type_name: str, context: RequestContext, field: str
 ) -> uuid.UUID:
