@@ -6,15 +6,20 @@ CEO <- Finance Manager (L6) <- Accountant (L3); plus staff up to 30 people in Sh
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
+import pytest
+from argon2 import PasswordHasher
+from argon2.profiles import CHEAPEST
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from domain.identity import passwords
 from domain.identity.actions import create_user
 from schema.node import from_global_id
 from tenants.binding import tenant_session
@@ -69,7 +74,22 @@ MATRIX = {
 }
 
 
+@contextlib.contextmanager
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 at its cheapest while fixtures create users and sign them in: each of a
+    company's dozen users would otherwise cost a second of hashing, which is what keeps
+    passwords safe, not what these tests are about."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(passwords, "_hasher", PasswordHasher.from_parameters(CHEAPEST))
+        yield
+
+
 async def build_company(engine: AsyncEngine, gql: GraphQLClient) -> Company:
+    with cheap_password_hashing():
+        return await _build_company(engine, gql)
+
+
+async def _build_company(engine: AsyncEngine, gql: GraphQLClient) -> Company:
     tenant = await make_tenant(engine, currency="CNY", time_zone="Asia/Shanghai", locale="zh_CN")
     admin = await gql.token(tenant.tenant.slug, tenant.admin_email)
     ids: dict[str, str] = {}
@@ -166,21 +186,26 @@ async def build_company(engine: AsyncEngine, gql: GraphQLClient) -> Company:
     ]
     people += [(f"rep{n}", "rep_pos") for n in range(12)]
     people += [(f"op{n}", "ops_pos") for n in range(11)]
-    for number, (key, position) in enumerate(people, start=1):
-        await make(
-            "hireEmployee",
-            key,
-            {
-                "employeeNumber": f"S{number:03}",
-                "givenName": key.title(),
-                "familyName": "Sun",
-                "hireDate": "2023-01-01",
-                "branchId": ids["sh"],
-                "positionId": ids[position],
-                "salary": {"amount": {"amount": "20000"}},
-            },
-            "employee",
+    # Thirty independent hires, sent at once as a busy HR team would.
+    await asyncio.gather(
+        *(
+            make(
+                "hireEmployee",
+                key,
+                {
+                    "employeeNumber": f"S{number:03}",
+                    "givenName": key.title(),
+                    "familyName": "Sun",
+                    "hireDate": "2023-01-01",
+                    "branchId": ids["sh"],
+                    "positionId": ids[position],
+                    "salary": {"amount": {"amount": "20000"}},
+                },
+                "employee",
+            )
+            for number, (key, position) in enumerate(people, start=1)
         )
+    )
     await mutate(
         gql,
         admin,
@@ -242,17 +267,18 @@ async def add_user(
     """A user `key`@sunrise.test with `roles`, linked to employee `employee` (default: the
     employee called `key`, if any), signed in as `company.token(key)`."""
     linked = employee or (key if key in company.ids else None)
-    with use_tenant(company.tenant.tenant):
-        await create_user(
-            company.tenant.tenant,
-            email=f"{key}@sunrise.test",
-            display_name=key,
-            password=PASSWORD,
-            roles=roles,
-            locale=locale,
-            employee_id=pk(company.ids[linked]) if linked else None,
-        )
-    company.tokens[key] = await gql.token(company.tenant.tenant.slug, f"{key}@sunrise.test")
+    with cheap_password_hashing():
+        with use_tenant(company.tenant.tenant):
+            await create_user(
+                company.tenant.tenant,
+                email=f"{key}@sunrise.test",
+                display_name=key,
+                password=PASSWORD,
+                roles=roles,
+                locale=locale,
+                employee_id=pk(company.ids[linked]) if linked else None,
+            )
+        company.tokens[key] = await gql.token(company.tenant.tenant.slug, f"{key}@sunrise.test")
 
 
 def pk(global_id: str) -> uuid.UUID:
