@@ -40,7 +40,9 @@ class Access(enum.IntEnum):
     FULL = 3
 
 
-@dataclasses.dataclass(frozen=True)
+# NOTE: slots and no frozen-ness: a page builds hundreds of these, and frozen dataclasses
+# pay for object.__setattr__ on every field.
+@dataclasses.dataclass(slots=True)
 class EmployeeRecord:
     """An employee as of a date, with the fields the viewer may not see set to None."""
 
