@@ -168,8 +168,17 @@ def _serve(host: str, port: int) -> None:
     show_default=True,
     help="Seconds a stopping worker waits for the messages it is running.",
 )
-def worker(processes: int, threads: int, queues: tuple[str, ...], shutdown_timeout: int) -> None:
-    """Run worker processes for the broker named by BROKER_URL (default: the database).
+@click.option(
+    "--relay/--no-relay",
+    default=True,
+    show_default=True,
+    help="Also run the outbox relay (several relays share the work safely).",
+)
+def worker(
+    processes: int, threads: int, queues: tuple[str, ...], shutdown_timeout: int, relay: bool
+) -> None:
+    """Run worker processes for the broker named by BROKER_URL (default: the database),
+    and a process relaying the outbox to it.
 
     Dramatiq's own command line manages the processes: SIGTERM or Ctrl-C stops them
     gracefully, SIGHUP restarts them.
@@ -192,6 +201,8 @@ def worker(processes: int, threads: int, queues: tuple[str, ...], shutdown_timeo
         "--worker-shutdown-timeout",
         str(shutdown_timeout * 1000),
     ]
+    if relay:
+        argv += ["--fork-function", "workers.relay:run"]
     if queues:
         argv += ["--queues", *queues]
     sys.exit(dramatiq_main(make_argument_parser().parse_args(argv)))

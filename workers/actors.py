@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -55,6 +56,9 @@ class ActorSpec:
 
         return call
 
+
+# Every module that declares actors; workers import them all before they start.
+ACTOR_MODULES = ("workers.system", "workers.events")
 
 _specs: dict[str, ActorSpec] = {}
 _declared_on: list[dramatiq.Broker] = []
@@ -111,6 +115,11 @@ def declare_all(broker: dramatiq.Broker) -> None:
 def forget(broker: dramatiq.Broker) -> None:
     if broker in _declared_on:
         _declared_on.remove(broker)
+
+
+def import_all() -> None:
+    for module in ACTOR_MODULES:
+        importlib.import_module(module)
 
 
 def spec(name: str) -> ActorSpec:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import audit, clock
+from domain import audit, clock, outbox
 from domain.advances import ledger
 from domain.advances.authority import check_request, may_approve
 from domain.advances.chain import placements, plan_chain
@@ -153,19 +153,22 @@ async def submit_advance(actor: Viewer, advance_id: uuid.UUID) -> Advance:
         steps = await plan_chain(
             session, requester_id=advance.employee_id, kind=advance.kind, amount=money, day=today
         )
-        for seq, step in enumerate(steps, start=1):
-            session.add(
-                ApprovalStep(
-                    id=uuid.uuid4(),
-                    advance_id=advance.id,
-                    seq=seq,
-                    role=step.role,
-                    approver_id=step.approver_id,
-                    approver_role=step.approver_role,
-                    reason=step.reason,
-                    status="pending",
-                )
+        frozen = [
+            ApprovalStep(
+                id=uuid.uuid4(),
+                advance_id=advance.id,
+                seq=seq,
+                role=step.role,
+                approver_id=step.approver_id,
+                approver_role=step.approver_role,
+                reason=step.reason,
+                status="pending",
             )
+            for seq, step in enumerate(steps, start=1)
+        ]
+        session.add_all(frozen)
+        if frozen:
+            await _request_approval(session, advance, frozen[0])
         advance.status = "submitted"
         advance.submitted_at = clock.now()
         _audit(
@@ -259,9 +262,11 @@ async def decide_approval(
             advance.status = "rejected"
             advance.decided_at = step.decided_at
             advance.closed_at = step.decided_at
-        elif await _current_step(session, advance.id) is None:
+        elif (following := await _current_step(session, advance.id)) is None:
             advance.status = "approved"
             advance.decided_at = step.decided_at
+        else:
+            await _request_approval(session, advance, following)
         _audit(
             session,
             actor,
@@ -798,6 +803,7 @@ async def _entry(
         advance.status = "disbursed"
         advance.disbursed_at = clock.now()
         _audit(session, actor, "advance.disburse", advance, before, entry=entry.id)
+        await _advance_changed(session, advance, "disbursed")
     return entry
 
 
@@ -812,6 +818,32 @@ async def _restate(
         if status in ("settled", "written_off"):
             advance.closed_at = advance.closed_at or clock.now()
     _audit(session, actor, action, advance, before, **details)
+    await _advance_changed(session, advance, action.removeprefix("advance."))
+
+
+async def _advance_changed(session: AsyncSession, advance: Advance, change: str) -> None:
+    """Tell background consumers (risk analytics) that money moved on an advance."""
+    await outbox.enqueue(
+        session,
+        "advance.changed",
+        {
+            "advance_id": advance.id,
+            "employee_id": advance.employee_id,
+            "status": advance.status,
+            "change": change,
+        },
+        outbox.event_key("advance.changed", advance.id),
+    )
+
+
+async def _request_approval(session: AsyncSession, advance: Advance, step: ApprovalStep) -> None:
+    """Ask the approver of the step whose turn has come, once per step."""
+    await outbox.enqueue(
+        session,
+        "approval.requested",
+        {"step_id": step.id, "advance_id": advance.id},
+        f"approval.requested:{step.id}",
+    )
 
 
 async def _locked(session: AsyncSession, advance_id: uuid.UUID) -> Advance:

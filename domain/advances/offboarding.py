@@ -15,7 +15,7 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import audit, clock
+from domain import audit, clock, outbox
 from domain.advances import actions, ledger
 from domain.advances.models import (
     OPEN_STATUSES,
@@ -149,6 +149,7 @@ async def _open_case(
             entity_id=case.id,
             after={"employee_id": employee_id, "last_working_day": last_working_day},
         )
+        await _offboarding_changed(session, case)
     return case
 
 
@@ -303,7 +304,24 @@ async def complete_offboarding(actor: Viewer, case_id: uuid.UUID) -> Offboarding
             before={"status": "open"},
             after={"status": "completed"},
         )
+        await _offboarding_changed(session, case)
     return case
+
+
+async def _offboarding_changed(session: AsyncSession, case: OffboardingCase) -> None:
+    """Tell background consumers (risk analytics) that an exit opened or completed."""
+    await outbox.enqueue(
+        session,
+        "employee.offboarding",
+        {
+            "employee_id": case.employee_id,
+            "case_id": case.id,
+            "kind": case.kind,
+            "status": case.status,
+            "last_working_day": case.last_working_day,
+        },
+        f"employee.offboarding:{case.id}:{case.status}",
+    )
 
 
 async def _open_advances(session: AsyncSession, employee_id: uuid.UUID) -> list[Advance]:

@@ -1,0 +1,217 @@
+"""The outbox relay: committed outbox rows go to the broker, then are marked sent.
+
+One relay pass over a tenant is one transaction: claim a batch of unsent rows with
+`FOR UPDATE SKIP LOCKED` (so relays in several processes share the work without sending
+a row twice at the same time), publish each as a message, mark the batch sent, commit.
+
+- A crash after the domain transaction commits and before the relay runs loses nothing:
+  the row waits in the outbox for the next pass.
+- A crash after publishing and before the commit leaves the rows unsent: the next pass
+  publishes them again. The message id is derived from the tenant and the row, and the
+  message carries the row's idempotency key, so the consumer absorbs the duplicate.
+
+The relay learns of new rows from the NOTIFY each `domain.outbox.enqueue` sends on
+commit, and sweeps every active tenant now and then in case a notification was missed
+(the relay was down, its listening connection dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from dramatiq import Broker, Message
+from dramatiq.errors import ActorNotFound
+from sqlalchemy import select, text
+
+from domain import clock
+from domain.outbox import CHANNEL, OutboxMessage
+from tenants.binding import tenant_session
+from tenants.context import Tenant
+from tenants.database import get_engine
+from tenants.registry import find_tenant, list_tenants
+from tenants.slugs import quote_ident
+from workers.middleware import TENANT_OPTION
+
+log = logging.getLogger(__name__)
+
+BATCH = 200
+MAX_ATTEMPTS = 10
+KEY_OPTION = "idempotency_key"
+# Stable ids: a row published twice is the same message (the Postgres broker keeps one).
+MESSAGE_NAMESPACE = uuid.UUID("1f0c6a52-6f7e-4d7e-9a43-2b8f0e5d9c11")
+
+
+async def claim(session: Any, limit: int = BATCH) -> list[OutboxMessage]:
+    """Lock up to `limit` unsent rows of the session's tenant, oldest first."""
+    rows = await session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.sent_at.is_(None), OutboxMessage.attempts < MAX_ATTEMPTS)
+        .order_by(OutboxMessage.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(rows)
+
+
+def message_for(broker: Broker, tenant: Tenant, row: OutboxMessage) -> Message[Any]:
+    actor = broker.get_actor(row.actor_name)
+    return Message(
+        queue_name=actor.queue_name,
+        actor_name=row.actor_name,
+        args=(),
+        kwargs=row.payload | {KEY_OPTION: row.idempotency_key},
+        options={TENANT_OPTION: tenant.slug, KEY_OPTION: row.idempotency_key},
+        message_id=str(uuid.uuid5(MESSAGE_NAMESPACE, f"{tenant.id}:{row.id}")),
+    )
+
+
+def publish(broker: Broker, tenant: Tenant, rows: Sequence[OutboxMessage]) -> list[OutboxMessage]:
+    """Send each row's message (blocking I/O); returns the rows that went out.
+
+    A row naming an actor nobody declared is a programming error: it is kept, with the
+    error, and given up after MAX_ATTEMPTS passes. A broker failure stops the batch.
+    """
+    sent = []
+    for row in rows:
+        try:
+            message = message_for(broker, tenant, row)
+        except ActorNotFound as exc:
+            row.attempts += 1
+            row.last_error = f"No actor named {row.actor_name!r}: {exc}"
+            log.error("Outbox row %s of %s names no known actor.", row.id, tenant.slug)
+            continue
+        broker.enqueue(message)
+        sent.append(row)
+    return sent
+
+
+def mark_sent(rows: Sequence[OutboxMessage]) -> None:
+    at = clock.now()
+    for row in rows:
+        row.sent_at = at
+        row.attempts += 1
+
+
+async def relay_tenant(broker: Broker, tenant: Tenant, *, limit: int = BATCH) -> int:
+    """One pass over one tenant; returns how many rows were sent."""
+    async with tenant_session(tenant) as session:
+        rows = await claim(session, limit)
+        if not rows:
+            return 0
+        sent = await asyncio.to_thread(publish, broker, tenant, rows)
+        mark_sent(sent)
+    log.debug("Relayed %d outbox messages of %s.", len(sent), tenant.slug)
+    return len(sent)
+
+
+async def drain(broker: Broker, tenant: Tenant) -> int:
+    """Relay until the tenant's outbox has nothing claimable left."""
+    total = 0
+    while (count := await relay_tenant(broker, tenant)) > 0:
+        total += count
+        if count < BATCH:
+            break
+    return total
+
+
+async def pending_tenants(tenants: Sequence[Tenant]) -> list[Tenant]:
+    """The tenants with unsent rows, found in one query over all their schemas."""
+    if not tenants:
+        return []
+    # Schema names come from validated slugs (`Tenant.schema`), quoted once more here.
+    probes = " UNION ALL ".join(
+        f"SELECT {index} AS i WHERE EXISTS (SELECT 1 FROM {quote_ident(t.schema)}.outbox "
+        f"WHERE sent_at IS NULL AND attempts < {MAX_ATTEMPTS})"
+        for index, t in enumerate(tenants)
+    )
+    async with get_engine().connect() as conn:
+        indexes = (await conn.execute(text(probes))).scalars().all()
+    return [tenants[i] for i in indexes]
+
+
+async def sweep(broker: Broker) -> int:
+    """Relay every active tenant's pending rows; returns how many were sent."""
+    active = [t for t in await list_tenants() if t.is_active]
+    total = 0
+    for tenant in await pending_tenants(active):
+        total += await drain(broker, tenant)
+    return total
+
+
+async def run_relay(
+    broker: Broker, stop: asyncio.Event, *, sweep_every: float = 10.0, idle: float = 1.0
+) -> None:
+    """Relay until `stop` is set: tenants named by notifications at once, all tenants
+    every `sweep_every` seconds."""
+    woken: set[str] = set()
+    wake = asyncio.Event()
+
+    def notified(_conn: Any, _pid: int, _channel: str, slug: str) -> None:
+        woken.add(slug)
+        wake.set()
+
+    next_sweep = 0.0
+    async with get_engine().connect() as listening:
+        raw = await listening.get_raw_connection()
+        await raw.driver_connection.add_listener(CHANNEL, notified)  # type: ignore[union-attr]
+        while not stop.is_set():
+            try:
+                if time.monotonic() >= next_sweep:
+                    woken.clear()
+                    sent = await sweep(broker)
+                    next_sweep = time.monotonic() + sweep_every
+                else:
+                    slugs = set(woken)
+                    woken.clear()
+                    sent = 0
+                    for slug in slugs:
+                        tenant = await find_tenant(slug)
+                        if tenant is not None and tenant.is_active:
+                            sent += await drain(broker, tenant)
+                if sent:
+                    log.info("Relayed %d outbox messages.", sent)
+            except Exception:
+                log.exception("An outbox relay pass failed; retrying shortly.")
+                next_sweep = time.monotonic() + idle
+            wake.clear()
+            if not woken:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(_first(wake, stop), timeout=idle)
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
+
+
+def run() -> int:
+    """Entry point of the relay process that `renshi worker` forks beside its workers."""
+    from renshi.cli import load_models
+    from renshi.database import setup_engine
+    from workers import actors
+    from workers import broker as brokers
+
+    load_models()
+    actors.import_all()
+
+    async def main() -> None:
+        setup_engine()
+        broker = brokers.install(brokers.make_broker(brokers.configured_url()))
+        log.info("The outbox relay is running.")
+        try:
+            await run_relay(broker, asyncio.Event())
+        finally:
+            broker.close()
+
+    asyncio.run(main())
+    return 0
