@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 
 from babel import Locale, UnknownLocaleError
@@ -9,6 +10,8 @@ from babel.core import get_global
 
 from domain.errors import DomainError
 from i18n import N_
+
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 def required_text(value: str | None, field: str, *, max_length: int = 200) -> str:
@@ -19,7 +22,7 @@ def required_text(value: str | None, field: str, *, max_length: int = 200) -> st
         raise DomainError(
             N_("At most {count} characters are allowed."), field=field, count=max_length
         )
-    if any(ord(ch) < 32 for ch in text):
+    if _CONTROL.search(text):
         raise DomainError(N_("Control characters are not allowed."), field=field)
     return text
 

@@ -11,6 +11,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import operator
 import time
 import uuid
 from collections import defaultdict
@@ -264,16 +265,14 @@ class BulkWriter:
         runs on the session's connection, so it commits or rolls back with everything else.
         """
         columns = list(rows[0])
-        json_columns = {c for c in columns if isinstance(table.c[c].type, JSONB)}
-        records = [
-            tuple(
-                json.dumps(row[c], ensure_ascii=False)
-                if c in json_columns and row[c] is not None
-                else row[c]
-                for c in columns
-            )
-            for row in rows
-        ]
+        json_columns = [c for c in columns if isinstance(table.c[c].type, JSONB)]
+        if json_columns:
+            for row in rows:
+                for column in json_columns:
+                    if row[column] is not None:
+                        row[column] = json.dumps(row[column], ensure_ascii=False)
+        pick = operator.itemgetter(*columns)
+        records = [pick(row) for row in rows] if len(columns) > 1 else [(pick(r),) for r in rows]
         connection = await self.session.connection()
         raw = await connection.get_raw_connection()
         await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]

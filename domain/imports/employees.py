@@ -1,14 +1,15 @@
 """`renshi import employees`: upsert employees from a CSV or XLSX file and a column mapping.
 
-The file is read three times as a stream, so memory does not grow with its length beyond
-a set of employee numbers:
+Rows are streamed in three passes, so memory grows only with the set of employee numbers
+and the positions made, never with whole rows:
 1. every cell is checked with the domain's own rules, duplicate employee numbers and
-   new employees' missing fields are reported, and manager references are collected;
-2. managers are matched, by employee number and then by name, in the file and among the
-   tenant's employees; reporting loops are reported;
-3. rows are written in batches inside one transaction: new employees get a hire event,
-   existing ones an event for each fact that changed (on the effective date), and the
-   periods of both are rebuilt from their events with `replay`.
+   new employees' missing fields are reported, and manager references are collected; the
+   checked rows go to a temporary spool file;
+2. managers are matched, by employee number and then by name, in the file (read again,
+   lightly) and among the tenant's employees; reporting loops are reported;
+3. the spooled rows are written in batches inside one transaction: new employees get a
+   hire event, existing ones an event for each fact that changed (on the effective date),
+   and the periods of both are rebuilt from their events with `replay`.
 Any problem rejects the whole file and the transaction is rolled back. A dry run does all
 three passes and rolls back at the end, so it reports exactly what a real run would.
 
@@ -35,7 +36,9 @@ import dataclasses
 import datetime as dt
 import hashlib
 import logging
+import pickle
 import re
+import tempfile
 import time
 import uuid
 from array import array
@@ -239,20 +242,9 @@ class EmployeeImport:
 
     async def run(self) -> ImportReport:
         try:
-            async with tenant_session() as session:
-                started = time.perf_counter()
-                self.catalog = await _Catalog.load(session, self.effective)
-                await self._check(session)
-                logger.debug("Checked %d rows in %.1f s.", self.report.rows, _since(started))
-                await self._match_managers(session)
-                logger.debug("Matched managers after %.1f s.", _since(started))
-                if not self.report.rejected:
-                    await self._write(session)
-                    logger.debug("Wrote the rows after %.1f s.", _since(started))
-                if self.report.rejected:
-                    raise ImportRejected()
-                if self.dry_run:
-                    raise _DryRun()
+            with tempfile.TemporaryFile() as spool:
+                self.spool = spool
+                await self._run()
         except (ImportRejected, _DryRun):
             pass
         except DomainError as error:  # a file-level problem: encoding, sheet, header
@@ -262,6 +254,22 @@ class EmployeeImport:
             self.report.changed.clear()
             self.report.unchanged.clear()
         return self.report
+
+    async def _run(self) -> None:
+        async with tenant_session() as session:
+            started = time.perf_counter()
+            self.catalog = await _Catalog.load(session, self.effective)
+            await self._check(session)
+            logger.debug("Checked %d rows in %.1f s.", self.report.rows, _since(started))
+            await self._match_managers(session)
+            logger.debug("Matched managers after %.1f s.", _since(started))
+            if not self.report.rejected:
+                await self._write(session)
+                logger.debug("Wrote the rows after %.1f s.", _since(started))
+            if self.report.rejected:
+                raise ImportRejected()
+            if self.dry_run:
+                raise _DryRun()
 
     # --- pass 1: cells, duplicates, required fields -----------------------------------------
 
@@ -274,6 +282,10 @@ class EmployeeImport:
             self.existing_numbers.update(existing)
             for parsed in chunk:
                 self._check_row(parsed, existing.get(parsed.number))
+                if not parsed.failed:
+                    # Checked rows wait on disk for the writing pass: no second parse, and
+                    # memory stays flat.
+                    pickle.dump(parsed, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _check_columns(self) -> None:
         present = set(self.source.header())
@@ -363,6 +375,15 @@ class EmployeeImport:
         return found
 
     # --- parsing ------------------------------------------------------------------------------
+
+    def _spooled(self) -> Iterator[Parsed]:
+        self.spool.seek(0)
+        while True:
+            try:
+                parsed = pickle.load(self.spool)  # noqa: S301  (our own file, written above)
+            except EOFError:
+                return
+            yield parsed
 
     def _parsed_rows(self, *, count: bool = False) -> Iterator[Parsed]:
         for row in self.source.rows():
@@ -724,7 +745,7 @@ class EmployeeImport:
     async def _write(self, session: AsyncSession) -> None:
         writer = BulkWriter(session)
         self._flush_positions(writer)
-        for chunk in _chunks(self._parsed_rows(), BATCH):
+        for chunk in _chunks(self._spooled(), BATCH):
             numbers = [p.number for p in chunk if p.number in self.existing_numbers]
             employees: dict[str, Employee] = {}
             events: dict[uuid.UUID, list[Any]] = {}

@@ -99,20 +99,25 @@ class RowSource:
     def rows(self) -> Generator[Row, None, None]:
         raw = self._workbook_rows() if self.is_workbook else self._csv_rows()
         header: list[str] | None = None
+        named: list[tuple[int, str]] = []
         for number, values in enumerate(raw, start=1):
             if number < self.header_row:
                 continue
             if header is None:
                 header = [cell_text(v) for v in values]
                 self.columns = header
+                named = [(i, name) for i, name in enumerate(header) if name]
                 continue
             if all(cell_text(v) == "" for v in values):
                 continue
-            cells = {
-                name: _clean(values[i]) if i < len(values) else None
-                for i, name in enumerate(header)
-                if name
-            }
+            if self.is_workbook:
+                cells = {
+                    name: _clean(values[i]) if i < len(values) else None
+                    for i, name in named
+                    if i < len(values)
+                }
+            else:  # CSV cells are always text
+                cells = {name: values[i].strip() or None for i, name in named if i < len(values)}
             yield Row(number, cells)
         if header is None:
             raise DomainError(N_("The file has no header row."))
