@@ -46,7 +46,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -102,8 +102,9 @@ class _DryRun(Exception):
     """Raised at the end of a dry run so that the transaction rolls back."""
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class _Ref:
+class _Ref(NamedTuple):
+    """A branch or job level found by code (a tuple: rows carry it to the spool and back)."""
+
     id: uuid.UUID
     currency: str | None = None
     rank: int | None = None
@@ -285,7 +286,8 @@ class EmployeeImport:
                 if not parsed.failed:
                     # Checked rows wait on disk for the writing pass: no second parse, and
                     # memory stays flat.
-                    pickle.dump(parsed, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
+                    record = (parsed.row, parsed.number, parsed.values)
+                    pickle.dump(record, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
 
     def _check_columns(self) -> None:
         present = set(self.source.header())
@@ -380,10 +382,10 @@ class EmployeeImport:
         self.spool.seek(0)
         while True:
             try:
-                parsed = pickle.load(self.spool)  # noqa: S301  (our own file, written above)
+                row, number, values = pickle.load(self.spool)  # noqa: S301  (written above)
             except EOFError:
                 return
-            yield parsed
+            yield Parsed(row, number, values)
 
     def _parsed_rows(self, *, count: bool = False) -> Iterator[Parsed]:
         for row in self.source.rows():
