@@ -36,18 +36,21 @@ from tenants.provisioning import drop_tenant
 from tests.conftest import PASSWORD, TenantWithAdmin, make_tenant, unique_slug
 from tests.test_cli import Cli
 
-HEAD = head_of(TENANT_LINE)
 NEXT = "t9001"
-UNIQUE_NAMES = f'''"""Display names are unique (a revision of the tests, not of the product).
+
+
+def unique_names_revision(down_revision: str) -> str:
+    """A revision making display names unique: fails where two users share one."""
+    return f'''"""Display names are unique (a revision of the tests, not of the product).
 
 Revision ID: {NEXT}
-Revises: {HEAD}
+Revises: {down_revision}
 """
 
 from alembic import op
 
 revision = "{NEXT}"
-down_revision = "{HEAD}"
+down_revision = "{down_revision}"
 branch_labels = None
 depends_on = None
 
@@ -87,12 +90,21 @@ def copy_of_tenant_line(into: Path) -> Path:
     return location
 
 
+def with_unique_names(into: Path) -> tuple[Path, str]:
+    """The tenant line with one more revision on top; returns it and its previous head."""
+    location = copy_of_tenant_line(into)
+    head = head_of(location)
+    revision = location / "versions" / f"{NEXT}_unique_display_names.py"
+    revision.write_text(unique_names_revision(head))
+    return location, head
+
+
 def without_head(into: Path) -> Path:
     """The tenant line as it was before its newest revision."""
     location = copy_of_tenant_line(into)
-    newest = script_directory(TENANT_LINE).get_revision(HEAD)
+    newest = script_directory(location).get_revision(head_of(location))
     assert newest is not None and newest.path is not None
-    (location / "versions" / Path(newest.path).name).unlink()
+    Path(newest.path).unlink()
     return location
 
 
@@ -132,9 +144,8 @@ async def test_a_failing_tenant_keeps_its_revision_and_a_rerun_finishes_the_job(
             roles=["admin"],
         )
     slugs = [first.tenant.slug, clashing.tenant.slug, last.tenant.slug]
-    # and a new revision that makes display names unique,
-    location = copy_of_tenant_line(tmp_path)
-    (location / "versions" / f"{NEXT}_unique_display_names.py").write_text(UNIQUE_NAMES)
+    # and a new revision on top of the current head that makes display names unique,
+    location, head = with_unique_names(tmp_path)
 
     # when all three are migrated at once,
     failed = await migrate_tenants(engine, slugs, concurrency=4, location=location)
@@ -142,15 +153,15 @@ async def test_a_failing_tenant_keeps_its_revision_and_a_rerun_finishes_the_job(
     # then the clashing tenant failed with the database's reason and kept its revision
     # and its data, while the other two reached the new head;
     assert outcomes(failed) == [
-        {"slug": slugs[0], "outcome": "ok", "from_revision": HEAD, "to_revision": NEXT,
+        {"slug": slugs[0], "outcome": "ok", "from_revision": head, "to_revision": NEXT,
          "error": None},
-        {"slug": slugs[1], "outcome": "failed", "from_revision": HEAD, "to_revision": HEAD,
+        {"slug": slugs[1], "outcome": "failed", "from_revision": head, "to_revision": head,
          "error": 'could not create unique index "uq_users_display_name"'},
-        {"slug": slugs[2], "outcome": "ok", "from_revision": HEAD, "to_revision": NEXT,
+        {"slug": slugs[2], "outcome": "ok", "from_revision": head, "to_revision": NEXT,
          "error": None},
     ]  # fmt: skip
     assert await tenant_revisions(engine, slugs) == dict(
-        zip(slugs, [NEXT, HEAD, NEXT], strict=True)
+        zip(slugs, [NEXT, head, NEXT], strict=True)
     )
     assert "uq_users_display_name" in await index_names(engine, slugs[0])
     assert "uq_users_display_name" not in await index_names(engine, slugs[1])
@@ -171,7 +182,7 @@ async def test_a_failing_tenant_keeps_its_revision_and_a_rerun_finishes_the_job(
     assert outcomes(rerun) == [
         {"slug": slugs[0], "outcome": "skipped", "from_revision": NEXT, "to_revision": NEXT,
          "error": None},
-        {"slug": slugs[1], "outcome": "ok", "from_revision": HEAD, "to_revision": NEXT,
+        {"slug": slugs[1], "outcome": "ok", "from_revision": head, "to_revision": NEXT,
          "error": None},
         {"slug": slugs[2], "outcome": "skipped", "from_revision": NEXT, "to_revision": NEXT,
          "error": None},
@@ -209,6 +220,7 @@ async def test_the_migrate_command_reports_every_tenant_and_fails_when_one_fails
     # Given a tenant built by the previous release, one whose version table claims the
     # previous revision although its tables are current, and one at head,
     behind, lying, current = [(await own_tenants()).tenant.slug for _ in range(3)]
+    head = head_of(TENANT_LINE)
     await rebuild_at(engine, behind, without_head(tmp_path))
     previous = (await tenant_revisions(engine, [behind]))[behind]
     async with engine.begin() as conn:
@@ -235,7 +247,7 @@ async def test_the_migrate_command_reports_every_tenant_and_fails_when_one_fails
         "slug": behind,
         "outcome": "ok",
         "from_revision": previous,
-        "to_revision": HEAD,
+        "to_revision": head,
         "error": None,
     }
     assert isinstance(report[lying].pop("seconds"), float)
@@ -250,8 +262,8 @@ async def test_the_migrate_command_reports_every_tenant_and_fails_when_one_fails
     assert report[current] == {
         "slug": current,
         "outcome": "skipped",
-        "from_revision": HEAD,
-        "to_revision": HEAD,
+        "from_revision": head,
+        "to_revision": head,
         "seconds": 0.0,
         "error": None,
     }
@@ -260,9 +272,9 @@ async def test_the_migrate_command_reports_every_tenant_and_fails_when_one_fails
         "Error: 1 tenant(s) failed to migrate; rerun to retry.",
     )
     assert await tenant_revisions(engine, [behind, lying, current]) == {
-        behind: HEAD,
+        behind: head,
         lying: previous,
-        current: HEAD,
+        current: head,
     }
 
 
