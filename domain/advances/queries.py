@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import clock
@@ -307,22 +307,19 @@ async def aging(
     days = await branch_days(session)
     if as_of is not None:
         days = dict.fromkeys(days, as_of)
-    totals = (
-        select(LedgerEntry.advance_id, func.sum(LedgerEntry.amount).label("owed"))
-        .group_by(LedgerEntry.advance_id)
-        .subquery()
-    )
     local_today = _branch_today_case(days, day)
-    overdue_days = (local_today - Advance.expected_settlement_date).label("days")
-    query = (
+    # Only the entries of open, overdue advances are summed: closed advances, most of any
+    # ledger, are never read. Advance.id is the key, so its other columns group with it.
+    owed = func.sum(LedgerEntry.amount)
+    per_advance = (
         select(
             Advance.branch_id,
             EmployeePeriod.org_unit_id,
             Advance.currency,
-            overdue_days,
-            totals.c.owed,
+            (local_today - Advance.expected_settlement_date).label("days"),
+            owed.label("owed"),
         )
-        .join(totals, totals.c.advance_id == Advance.id)
+        .join(LedgerEntry, LedgerEntry.advance_id == Advance.id)
         .outerjoin(
             EmployeePeriod,
             and_(EmployeePeriod.employee_id == Advance.employee_id, in_force(EmployeePeriod, day)),
@@ -330,30 +327,41 @@ async def aging(
         .where(
             Advance.status.in_(("disbursed", "partially_settled")),
             Advance.expected_settlement_date < local_today,
-            totals.c.owed > 0,
         )
+        .group_by(Advance.id, EmployeePeriod.org_unit_id)
+        .having(owed > 0)
     )
     if visible is not None:
-        query = query.where(Advance.employee_id.in_(visible or [uuid.uuid4()]))
-    bucket = _bucket_case(overdue_days)
-    inner = query.subquery()
-    grouped = {}
-    for group_column, group in ((inner.c.org_unit_id, "org_unit"), (inner.c.branch_id, "branch")):
-        rows = await session.execute(
-            select(
-                group_column,
-                _bucket_case(inner.c.days).label("bucket"),
-                inner.c.currency,
-                func.sum(inner.c.owed),
-                func.count(),
-            ).group_by(group_column, "bucket", inner.c.currency)
+        per_advance = per_advance.where(Advance.employee_id.in_(visible or [uuid.uuid4()]))
+    inner = per_advance.subquery()
+    bucket = _bucket_case(inner.c.days).label("bucket")
+    # Both groupings in one pass over the advances.
+    rows = await session.execute(
+        select(
+            func.grouping(inner.c.org_unit_id).label("by_branch"),
+            inner.c.org_unit_id,
+            inner.c.branch_id,
+            bucket,
+            inner.c.currency,
+            func.sum(inner.c.owed),
+            func.count(),
+        ).group_by(
+            func.grouping_sets(
+                tuple_(inner.c.org_unit_id, bucket, inner.c.currency),
+                tuple_(inner.c.branch_id, bucket, inner.c.currency),
+            )
         )
-        grouped[group] = list(rows)
-    del bucket
+    )
+    grouped: dict[str, list[tuple[Any, ...]]] = {"org_unit": [], "branch": []}
+    for by_branch, unit_id, branch_id, label, currency, amount, count in rows:
+        if by_branch:
+            grouped["branch"].append((branch_id, label, currency, amount, count))
+        else:
+            grouped["org_unit"].append((unit_id, label, currency, amount, count))
     rates: dict[str, Decimal] = {}
     result = []
-    for group, rows in grouped.items():
-        for group_id, label, currency, amount, count in rows:
+    for group, found in grouped.items():
+        for group_id, label, currency, amount, count in found:
             if currency not in rates:
                 one = await convert(session, Money.of(1, currency), tenant_currency, day)
                 rates[currency] = one.rate if one.rate is not None else Decimal(1)
