@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from decimal import Decimal
@@ -621,21 +622,27 @@ class AdvanceQueries:
             rows = await advance_queries.aging(
                 session, viewer, tenant_currency=tenant.currency, as_of=as_of
             )
-        result = []
-        for row in rows:
-            is_unit = row.group == "org_unit"
-            result.append(
-                AgingBucket(
-                    group=row.group,
-                    org_unit=await load_unit(context, row.group_id, day) if is_unit else None,
-                    branch=await load_branch(context, row.group_id) if not is_unit else None,
-                    bucket=row.bucket,
-                    amount=_money(row.amount, row.currency, context),  # type: ignore[arg-type]
-                    converted=_money(row.converted, tenant.currency, context),  # type: ignore[arg-type]
-                    count=row.count,
-                )
+        # Gathered, so that the loaders fetch every unit and branch in one batch each.
+        units = await asyncio.gather(
+            *(load_unit(context, r.group_id, day) for r in rows if r.group == "org_unit")
+        )
+        branches = await asyncio.gather(
+            *(load_branch(context, r.group_id) for r in rows if r.group == "branch")
+        )
+        unit_of = iter(units)
+        branch_of = iter(branches)
+        return [
+            AgingBucket(
+                group=row.group,
+                org_unit=next(unit_of) if row.group == "org_unit" else None,
+                branch=next(branch_of) if row.group == "branch" else None,
+                bucket=row.bucket,
+                amount=_money(row.amount, row.currency, context),  # type: ignore[arg-type]
+                converted=_money(row.converted, tenant.currency, context),  # type: ignore[arg-type]
+                count=row.count,
             )
-        return result
+            for row in rows
+        ]
 
     @strawberry.field(description="Offboarding cases (admin, hr, finance, auditor).")
     async def offboarding_cases(
