@@ -14,8 +14,9 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select, tuple_
+from sqlalchemy import Select, and_, exists, func, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from domain import clock
 from domain.advances import ledger
@@ -162,38 +163,34 @@ async def inbox(
     if not 1 <= first <= 100:
         raise DomainError(N_("Ask for 1 to {count} rows at a time."), field="first", count=100)
     today = clock.local_today(_zone())
-    current = (
-        select(ApprovalStep.advance_id, func.min(ApprovalStep.seq).label("seq"))
-        .where(ApprovalStep.status == "pending")
-        .group_by(ApprovalStep.advance_id)
-        .subquery()
-    )
     mine = []
     if viewer.employee_id is not None:
-        delegators = select(Delegation.delegator_id).where(
-            Delegation.delegate_id == viewer.employee_id,
-            Delegation.starts_on <= today,
-            Delegation.ends_on >= today,
+        delegators = await session.scalars(
+            select(Delegation.delegator_id).where(
+                Delegation.delegate_id == viewer.employee_id,
+                Delegation.starts_on <= today,
+                Delegation.ends_on >= today,
+            )
         )
-        mine += [
-            ApprovalStep.approver_id == viewer.employee_id,
-            ApprovalStep.approver_id.in_(delegators),
-        ]
+        mine.append(ApprovalStep.approver_id.in_([viewer.employee_id, *delegators]))
     roles = [r for r in viewer.roles if r in ("finance",)]
     if roles:
         mine.append(ApprovalStep.approver_role.in_(roles))
     if not mine:
         return [], False
+    # A step's turn has come when no earlier step of its advance is pending. Asked per
+    # candidate step (an index probe on advance and seq), the cost follows the viewer's own
+    # pending steps, not every pending step of the tenant.
+    earlier = aliased(ApprovalStep)
+    turn_has_come = ~exists().where(
+        earlier.advance_id == ApprovalStep.advance_id,
+        earlier.status == "pending",
+        earlier.seq < ApprovalStep.seq,
+    )
     query = (
         select(ApprovalStep, Advance)
-        .join(
-            current,
-            and_(
-                current.c.advance_id == ApprovalStep.advance_id, current.c.seq == ApprovalStep.seq
-            ),
-        )
         .join(Advance, Advance.id == ApprovalStep.advance_id)
-        .where(ApprovalStep.status == "pending", or_(*mine))
+        .where(ApprovalStep.status == "pending", or_(*mine), turn_has_come)
     )
     if viewer.employee_id is not None:
         query = query.where(Advance.employee_id != viewer.employee_id)
