@@ -186,7 +186,10 @@ async def main(runs: int, advances: int, explain_plans: bool) -> None:
                     print(plan, end="\n\n")
             await graphql()  # warm-up
             await domain()
-            timings = {"POST /graphql advanceAging": [], "domain query alone": []}
+            timings: dict[str, list[float]] = {
+                "POST /graphql advanceAging": [],
+                "domain query alone": [],
+            }
             for _ in range(runs):
                 for label, call in (
                     ("POST /graphql advanceAging", graphql),

@@ -232,7 +232,7 @@ async def _build_company(engine: AsyncEngine, gql: GraphQLClient) -> Company:
                 display_name=key,
                 password=PASSWORD,
                 roles=user_roles,
-                employee_id=from_global_id(ids[key])[2],
+                employee_id=pk(ids[key]),
             )
         await create_user(
             tenant.tenant,
@@ -314,7 +314,8 @@ async def call(
         token=token,
     )
     assert "errors" not in body, body
-    return body["data"][name]
+    payload: dict[str, Any] = body["data"][name]
+    return payload
 
 
 async def submitted(
