@@ -60,6 +60,7 @@ from domain.imports.bulk import (
     DraftEvent,
     derive_periods,
     load_events,
+    new_id,
     state_on,
 )
 from domain.imports.dates import parse_date
@@ -862,7 +863,7 @@ class EmployeeImport:
         if found is not None:
             self.position_ids[key] = found
             return found
-        position_id = uuid.uuid4()
+        position_id = new_id()
         self.pending_positions.append(
             {
                 "id": position_id,
@@ -897,7 +898,7 @@ class EmployeeImport:
 
     def _hire(self, writer: BulkWriter, parsed: Parsed) -> None:
         values = parsed.values
-        employee_id = uuid.uuid4()
+        employee_id = new_id()
         branch: _Ref = values["branch"]
         level: _Ref | None = values.get("job_level")
         position = self._placement(parsed, None)

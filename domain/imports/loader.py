@@ -25,7 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit
 from domain.errors import DomainError
-from domain.imports.bulk import BATCH, BulkWriter, DraftEvent, derive_periods, load_events
+from domain.imports.bulk import (
+    BATCH,
+    BulkWriter,
+    DraftEvent,
+    derive_periods,
+    load_events,
+    new_id,
+)
 from domain.imports.report import ImportReport, Problem
 from domain.money import Money, currency_code
 from domain.organisation.models import Branch, JobLevel, OrgUnit, OrgUnitVersion, Position
@@ -51,7 +58,7 @@ class PersonDraft:
     given_name: str
     family_name: str
     hire_date: dt.date
-    id: uuid.UUID = dataclasses.field(default_factory=uuid.uuid4)
+    id: uuid.UUID = dataclasses.field(default_factory=new_id)
     phone: str | None = None
     work_email: str | None = None
     birth_date: dt.date | None = None
@@ -102,7 +109,7 @@ class Loader:
         if found := self.existing(Branch, code):
             return found
         values = {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "code": required_text(code, "code", max_length=32),
             "name": required_text(name, "name"),
             "country": country_code(country),
@@ -139,7 +146,7 @@ class Loader:
         if low and high and low.amount > high.amount:
             raise DomainError(N_("The pay band's minimum is above its maximum."), field="payMin")
         values = {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "code": required_text(code, "code", max_length=32),
             "rank": rank,
             "title": required_text(title, "title"),
@@ -164,11 +171,11 @@ class Loader:
         unit_id = self._create(
             OrgUnit,
             "org_unit",
-            {"id": uuid.uuid4(), "code": required_text(code, "code", max_length=64), "kind": kind},
+            {"id": new_id(), "code": required_text(code, "code", max_length=64), "kind": kind},
             after={"code": code, "kind": kind, "name": name, "parent_id": parent_id},
         )
         version = {
-            "id": uuid.uuid4(),
+            "id": new_id(),
             "org_unit_id": unit_id,
             "valid_from": valid_from,
             "valid_to": None,
@@ -200,7 +207,7 @@ class Loader:
     ) -> uuid.UUID:
         if found := self.existing(Position, code):
             return found
-        position_id = uuid.uuid4()
+        position_id = new_id()
         values = {
             "id": position_id,
             "code": required_text(code, "code", max_length=64),
@@ -306,7 +313,7 @@ class Loader:
             self.writer.add(
                 PerformanceReview,
                 {
-                    "id": uuid.uuid4(),
+                    "id": new_id(),
                     "employee_id": draft.id,
                     "period": period,
                     "rating": rating,
