@@ -66,6 +66,21 @@ class Settings(BaseSettings):
     max_query_tokens: int = Field(default=2000, description="Most tokens in one GraphQL document.")
     max_query_aliases: int = Field(default=30, description="Most aliases in one GraphQL document.")
     default_locale: str = Field(default="en", description="Locale when nothing else decides.")
+    smtp_host: str = Field(default="localhost", description="SMTP server that sends e-mail.")
+    smtp_port: int = Field(default=25, description="Port of the SMTP server.")
+    smtp_user: str | None = Field(default=None, description="SMTP user name, if it wants one.")
+    smtp_password: SecretStr | None = Field(default=None, description="SMTP password.")
+    smtp_starttls: bool = Field(default=False, description="Upgrade the connection with STARTTLS.")
+    smtp_sender: str = Field(
+        default="Renshi <no-reply@renshi.localhost>", description="From address of e-mail."
+    )
+    smtp_timeout: float = Field(default=15.0, description="Seconds before an SMTP call gives up.")
+    smtp_retry_seconds: float = Field(
+        default=30.0, description="First wait before retrying a transient SMTP failure; doubles."
+    )
+    smtp_max_attempts: int = Field(
+        default=8, description="Attempts at one e-mail before it is recorded as failed."
+    )
 
     @property
     def is_production(self) -> bool:

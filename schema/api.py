@@ -20,6 +20,7 @@ from schema.advances import Advance, AdvanceMutations, AdvanceQueries, ApprovalS
 from schema.errors import ErrorCodes, RenshiSchema
 from schema.identity import Ctx, IdentityMutations, User, Viewer, resolve_viewer
 from schema.node import Node, resolve_node
+from schema.notifications import NotificationMutations, NotificationQueries
 from schema.organisation import (
     Branch,
     JobLevel,
@@ -47,9 +48,19 @@ class RootQuery:
         return await resolve_node(info.context, id)
 
 
-Query = merge_types("Query", (RootQuery, OrganisationQueries, PeopleQueries, AdvanceQueries))
+Query = merge_types(
+    "Query",
+    (RootQuery, OrganisationQueries, PeopleQueries, AdvanceQueries, NotificationQueries),
+)
 Mutation = merge_types(
-    "Mutation", (IdentityMutations, OrganisationMutations, PeopleMutations, AdvanceMutations)
+    "Mutation",
+    (
+        IdentityMutations,
+        OrganisationMutations,
+        PeopleMutations,
+        AdvanceMutations,
+        NotificationMutations,
+    ),
 )
 
 

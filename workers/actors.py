@@ -58,7 +58,7 @@ class ActorSpec:
 
 
 # Every module that declares actors; workers import them all before they start.
-ACTOR_MODULES = ("workers.system", "workers.events")
+ACTOR_MODULES = ("workers.system", "workers.events", "workers.notifications")
 
 _specs: dict[str, ActorSpec] = {}
 _declared_on: list[dramatiq.Broker] = []

@@ -7,9 +7,11 @@ duplicates the relay may send change nothing.
 from __future__ import annotations
 
 import logging
+import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain import notifications
 from tenants.binding import tenant_session
 from workers.actors import actor
 from workers.idempotency import first_time
@@ -50,11 +52,9 @@ async def employee_offboarding(
 
 @actor("approval.requested", queue_name=EVENTS_QUEUE)
 async def approval_requested(step_id: str, advance_id: str, idempotency_key: str) -> None:
-    """An approval step's turn has come: its approver is to be told."""
-    async with tenant_session() as session:
-        if not await _first_time(session, idempotency_key, "approval.requested"):
-            return
-        log.debug("Approval step %s of advance %s awaits its approver.", step_id, advance_id)
+    """An approval step's turn has come: its approvers are told (once each, by key)."""
+    written = await notifications.notify_approval_requested(uuid.UUID(step_id))
+    log.debug("Told %d approver(s) of step %s of advance %s.", len(written), step_id, advance_id)
 
 
 async def _first_time(session: AsyncSession, key: str, actor_name: str) -> bool:

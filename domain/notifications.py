@@ -1,0 +1,331 @@
+"""Notifications: in-app messages for users, each also e-mailed once.
+
+A notification is written in its recipient's language (their own locale, else the
+tenant's), with amounts and dates formatted for their locale and their branch's time
+zone. Each has an idempotency key, unique in the tenant, so a redelivered or replayed
+message never notifies twice. Creating one records its e-mail in the outbox in the same
+transaction; the worker that sends it reports back with `email_sent` or `email_failed`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date, format_datetime
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    and_,
+    any_,
+    func,
+    or_,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain import clock, outbox
+from domain.advances.chain import placements
+from domain.advances.models import Advance, ApprovalStep
+from domain.errors import DomainError, NotFound
+from domain.identity.actions import Viewer
+from domain.identity.models import User
+from domain.money import Money
+from domain.organisation.models import Branch
+from domain.people.models import Employee
+from i18n import N_, formatting_locale, negotiate, translate
+from tenants.binding import tenant_session
+from tenants.context import current_tenant
+from tenants.metadata import TenantBase
+
+SEND_EMAIL = "notifications.send_email"
+EMAIL_STATUSES = ("pending", "retrying", "sent", "failed", "skipped")
+
+
+class Notification(TenantBase):
+    """A message for one user, shown in the app and e-mailed."""
+
+    __tablename__ = "notifications"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    recipient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(48))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    locale: Mapped[str] = mapped_column(String(35))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    read_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    email_status: Mapped[str] = mapped_column(String(12), default="pending")
+    email_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    email_last_error: Mapped[str | None] = mapped_column(Text)
+    email_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Template:
+    subject: str
+    body: str
+
+
+# Whole sentences with named placeholders; `make messages` extracts them for translation.
+TEMPLATES = {
+    "approval.requested": Template(
+        subject=N_("Approval needed: an advance of {amount} for {requester}"),
+        body=N_(
+            "{requester} asks for an advance of {amount} for “{purpose}”, to be settled "
+            "by {due}. It was submitted on {submitted}. Open your approval inbox in "
+            "Renshi to decide."
+        ),
+    ),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Reader:
+    """Who reads a notification, and how they read: language, formats, time zone."""
+
+    user: User
+    locale: str  # the messages' locale (a supported one)
+    format_locale: str  # numbers and dates (the user's own, when Babel knows it)
+    time_zone: str
+
+    def money(self, amount: Any, currency: str) -> str:
+        return Money.of(amount, currency).format(self.format_locale)
+
+    def date(self, day: dt.date) -> str:
+        return format_date(day, format="long", locale=self.format_locale)
+
+    def instant(self, at: dt.datetime) -> str:
+        return format_datetime(
+            at, format="medium", tzinfo=ZoneInfo(self.time_zone), locale=self.format_locale
+        )
+
+
+async def reader_of(session: AsyncSession, user: User) -> Reader:
+    tenant = current_tenant()
+    locale = negotiate(user.locale, None, tenant.locale)
+    zone = tenant.time_zone
+    if user.employee_id is not None:
+        today = clock.local_today(tenant.time_zone)
+        place = (await placements(session, {user.employee_id}, today)).get(user.employee_id)
+        branch = await session.get(Branch, place.branch_id) if place and place.branch_id else None
+        zone = branch.time_zone if branch else zone
+    return Reader(user, locale, formatting_locale(user.locale, locale), zone)
+
+
+async def notify(
+    session: AsyncSession,
+    reader: Reader,
+    kind: str,
+    key: str,
+    params: dict[str, str],
+    data: dict[str, Any] | None = None,
+) -> Notification | None:
+    """Write `kind` for the reader inside the caller's transaction, and queue its e-mail.
+
+    Returns None when a notification with this key exists already (nothing is written).
+    """
+    template = TEMPLATES[kind]
+    notification_id = uuid.uuid4()
+    has_address = bool(reader.user.email) and reader.user.is_active
+    created = await session.scalar(
+        insert(Notification)
+        .values(
+            id=notification_id,
+            recipient_id=reader.user.id,
+            kind=kind,
+            subject=translate(template.subject, reader.locale, **params),
+            body=translate(template.body, reader.locale, **params),
+            locale=reader.locale,
+            data=outbox.jsonable(data or {}),
+            email_status="pending" if has_address else "skipped",
+            idempotency_key=key,
+        )
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(Notification)
+    )
+    if created is not None and has_address:
+        await outbox.enqueue(
+            session, SEND_EMAIL, {"notification_id": created.id}, f"email:{created.id}"
+        )
+    return created
+
+
+async def notify_approval_requested(step_id: uuid.UUID) -> list[Notification]:
+    """Tell the approvers of a step that its turn has come (once per step and user)."""
+    async with tenant_session() as session:
+        step = await session.get(ApprovalStep, step_id)
+        if step is None or step.status != "pending":
+            return []  # decided, or cancelled, before the message ran
+        advance = await session.get(Advance, step.advance_id)
+        requester = await session.get(Employee, advance.employee_id) if advance else None
+        assert advance is not None and requester is not None
+        written = []
+        for user in await _approvers(session, step):
+            reader = await reader_of(session, user)
+            params = {
+                "requester": _name(requester, reader.locale),
+                "amount": reader.money(advance.amount, advance.currency),
+                "purpose": advance.purpose,
+                "due": reader.date(advance.expected_settlement_date),
+                "submitted": reader.instant(advance.submitted_at or clock.now()),
+            }
+            created = await notify(
+                session,
+                reader,
+                "approval.requested",
+                f"approval.requested:{step.id}:{user.id}",
+                params,
+                {"step_id": step.id, "advance_id": advance.id},
+            )
+            if created is not None:
+                written.append(created)
+    return written
+
+
+async def _approvers(session: AsyncSession, step: ApprovalStep) -> list[User]:
+    active = select(User).where(User.is_active.is_(True)).order_by(User.email)
+    if step.approver_role is not None:
+        return list(await session.scalars(active.where(step.approver_role == any_(User.roles))))
+    if step.approver_id is None:
+        return []
+    return list(await session.scalars(active.where(User.employee_id == step.approver_id)))
+
+
+def _name(employee: Employee, locale: str) -> str:
+    if locale.startswith("zh") and employee.local_name:
+        return employee.local_name
+    return f"{employee.preferred_name or employee.given_name} {employee.family_name}"
+
+
+# --- the viewer's notifications ---------------------------------------------------------------
+
+
+async def list_for_viewer(
+    session: AsyncSession,
+    viewer: Viewer,
+    *,
+    first: int,
+    after: uuid.UUID | None,
+    unread_only: bool,
+) -> tuple[list[Notification], bool]:
+    """A page of the viewer's notifications, newest first, keyset-paginated."""
+    if not 1 <= first <= 100:
+        raise DomainError(N_("Ask for 1 to {count} rows at a time."), field="first", count=100)
+    query = select(Notification).where(Notification.recipient_id == viewer.id)
+    if unread_only:
+        query = query.where(Notification.read_at.is_(None))
+    if after is not None:
+        anchor = await session.get(Notification, after)
+        if anchor is not None and anchor.recipient_id == viewer.id:
+            query = query.where(
+                or_(
+                    Notification.created_at < anchor.created_at,
+                    and_(
+                        Notification.created_at == anchor.created_at,
+                        Notification.id < anchor.id,
+                    ),
+                )
+            )
+    rows = list(
+        await session.scalars(
+            query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(first + 1)
+        )
+    )
+    return rows[:first], len(rows) > first
+
+
+async def unread_count(session: AsyncSession, viewer: Viewer) -> int:
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Notification)
+        .where(Notification.recipient_id == viewer.id, Notification.read_at.is_(None))
+    )
+    return int(count or 0)
+
+
+async def mark_read(viewer: Viewer, ids: list[uuid.UUID]) -> list[Notification]:
+    """Mark the viewer's own notifications read; someone else's read as missing."""
+    if not ids or len(ids) > 100:
+        raise DomainError(N_("Mark 1 to {count} notifications at a time."), field="ids", count=100)
+    async with tenant_session() as session:
+        rows = list(
+            await session.scalars(
+                select(Notification)
+                .where(Notification.id.in_(ids), Notification.recipient_id == viewer.id)
+                .with_for_update()
+            )
+        )
+        if len(rows) != len(set(ids)):
+            raise NotFound(N_("The notification does not exist."), field="ids")
+        at = clock.now()
+        for row in rows:
+            row.read_at = row.read_at or at
+    return rows
+
+
+# --- e-mail bookkeeping (the worker that sends reports here) ---------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Email:
+    notification_id: uuid.UUID
+    to: str
+    subject: str
+    body: str
+    attempts: int
+
+
+async def email_to_send(notification_id: uuid.UUID) -> Email | None:
+    """The e-mail of a notification, unless it was sent or given up already."""
+    async with tenant_session() as session:
+        row = await session.get(Notification, notification_id)
+        if row is None or row.email_status not in ("pending", "retrying"):
+            return None
+        user = await session.get(User, row.recipient_id)
+        if user is None or not user.is_active:
+            row.email_status = "skipped"
+            return None
+        return Email(row.id, user.email, row.subject, row.body, row.email_attempts)
+
+
+async def email_sent(notification_id: uuid.UUID) -> None:
+    async with tenant_session() as session:
+        await session.execute(
+            update(Notification)
+            .where(Notification.id == notification_id)
+            .values(
+                email_status="sent",
+                email_attempts=Notification.email_attempts + 1,
+                email_sent_at=clock.now(),
+                email_last_error=None,
+            )
+        )
+
+
+async def email_failed(
+    notification_id: uuid.UUID, error: str, *, permanent: bool, max_attempts: int
+) -> bool:
+    """Record a failed attempt; True when another attempt should follow."""
+    async with tenant_session() as session:
+        row = await session.get(Notification, notification_id, with_for_update=True)
+        if row is None:
+            return False
+        row.email_attempts += 1
+        row.email_last_error = error[:2000]
+        retry = not permanent and row.email_attempts < max_attempts
+        row.email_status = "retrying" if retry else "failed"
+    return retry
