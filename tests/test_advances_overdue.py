@@ -1,8 +1,9 @@
 """Overdue is judged on each branch's local calendar; aging buckets what is overdue.
 
 Sunrise Energy (CNY, Asia/Shanghai) opens an Americas office in Los Angeles (USD). Every
-advance of this module is settled by a date in 2027, so today none is overdue; the tests
-ask about instants and dates in 2027 instead.
+advance of this module is to be settled on a date from 10 March 2027 on, so today none is
+overdue; the tests ask about instants and dates after that instead. The API refuses a
+settlement date in the past, so these tests need updating once 10 March 2027 has come.
 """
 
 from __future__ import annotations
@@ -29,16 +30,16 @@ from tests.people_fixtures import mutate
 BOOK = {
     "sh_0310": ("rep1", "1000", None, "2027-03-10", None),
     "la_0310": ("la1", "500", None, "2027-03-10", None),
-    "rep2": ("rep2", "1000", None, "2027-05-31", None),
-    "rep3": ("rep3", "2000", None, "2027-05-30", None),
-    "rep4": ("rep4", "3000", None, "2027-04-01", None),
-    "rep5": ("rep5", "4000", None, "2027-03-31", "1500"),
-    "rep6": ("rep6", "5000", None, "2027-06-30", None),
-    "rep7": ("rep7", "600", "USD", "2027-05-15", None),
-    "op1": ("op1", "700", None, "2027-06-10", None),
-    "op2": ("op2", "800", None, "2027-01-10", "800"),
-    "la2": ("la2", "700", None, "2027-01-15", None),
-    "la3": ("la3", "300", None, "2027-06-20", None),
+    "rep2": ("rep2", "1000", None, "2027-08-31", None),
+    "rep3": ("rep3", "2000", None, "2027-08-30", None),
+    "rep4": ("rep4", "3000", None, "2027-07-02", None),
+    "rep5": ("rep5", "4000", None, "2027-07-01", "1500"),
+    "rep6": ("rep6", "5000", None, "2027-09-30", None),
+    "rep7": ("rep7", "600", "USD", "2027-08-15", None),
+    "op1": ("op1", "700", None, "2027-09-10", None),
+    "op2": ("op2", "800", None, "2027-04-10", "800"),
+    "la2": ("la2", "700", None, "2027-04-15", None),
+    "la3": ("la3", "300", None, "2027-09-20", None),
 }
 
 
@@ -47,7 +48,7 @@ async def company(engine: AsyncEngine, app: Any) -> Company:
     async with own_client(app) as gql:
         company = await build_company(engine, gql)
         await add_americas_office(gql, company)
-        for valid_from, rate in (("2026-01-01", "7.1"), ("2027-06-01", "7.2")):
+        for valid_from, rate in (("2026-01-01", "7.1"), ("2027-09-01", "7.2")):
             done = await call(
                 gql,
                 company.token("accountant"),
@@ -82,7 +83,7 @@ async def company(engine: AsyncEngine, app: Any) -> Company:
                 assert done["userErrors"] == [], done
         # Requested long overdue but never paid out: nothing is owed.
         company.ids["advance:unpaid"] = await submitted(
-            gql, company, "rep8", "900", "Advance unpaid", due="2027-02-01"
+            gql, company, "rep8", "900", "Advance unpaid", due="2027-05-01"
         )
     return company
 
@@ -227,8 +228,9 @@ async def test_the_overdue_filter_judges_each_branch_at_the_same_instant(
             "Advance rep7",
             "Advance unpaid",
         ],
-        ("la", True): ["Advance la2"],
-        ("la", False): ["Advance la3", "Advance la_0310"],
+        # Due the same day, but it is still the 10th in Los Angeles.
+        ("la", True): [],
+        ("la", False): ["Advance la2", "Advance la3", "Advance la_0310"],
     }
 
 
@@ -256,7 +258,7 @@ async def test_aging_buckets_overdue_money_per_unit_and_branch_in_both_currencie
     gql: GraphQLClient, company: Company
 ) -> None:
     today = await gql.execute(AGING, token=company.token("accountant"))
-    body = await gql.execute(AGING, {"asOf": "2027-06-30"}, token=company.token("accountant"))
+    body = await gql.execute(AGING, {"asOf": "2027-09-30"}, token=company.token("accountant"))
 
     assert today == {"data": {"advanceAging": []}}
     groups: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
@@ -272,19 +274,19 @@ async def test_aging_buckets_overdue_money_per_unit_and_branch_in_both_currencie
             )
         )
     assert {row["converted"]["currency"] for row in body["data"]["advanceAging"]} == {"CNY"}
-    # On 30 June 2027: 30 days overdue is 0-30, 31 is 31-60, 90 is 61-90, 91 is 90+.
-    # Dollars convert at 7.2, the rate in force from 1 June 2027.
+    # On 30 September 2027: 30 days overdue is 0-30, 31 is 31-60, 90 is 61-90, 91 is 90+.
+    # Dollars convert at 7.2, the rate in force from 1 September 2027.
     assert groups == {
         ("branch", "SH"): [
             ("0-30", "1700.00", "CNY", "1700.00", 2),  # rep2 1,000 (30 days), op1 700 (20)
             ("31-60", "2000.00", "CNY", "2000.00", 1),  # rep3 (31 days)
             ("31-60", "600.00", "USD", "4320.00", 1),  # rep7 (46 days)
             ("61-90", "3000.00", "CNY", "3000.00", 1),  # rep4 (90 days)
-            ("90+", "3500.00", "CNY", "3500.00", 2),  # rep1 1,000 (112), rep5 2,500 of 4,000
+            ("90+", "3500.00", "CNY", "3500.00", 2),  # rep1 1,000 (204), rep5 2,500 of 4,000
         ],
         ("branch", "LA"): [
             ("0-30", "300.00", "USD", "2160.00", 1),  # la3 (10 days)
-            ("90+", "1200.00", "USD", "8640.00", 2),  # la1 500 (112), la2 700 (166)
+            ("90+", "1200.00", "USD", "8640.00", 2),  # la1 500 (204), la2 700 (168)
         ],
         ("org_unit", "Sales"): [
             ("0-30", "1000.00", "CNY", "1000.00", 1),
