@@ -89,10 +89,9 @@ async def test_twenty_simultaneous_approvals_of_one_step_record_one_decision(
     assert succeeded == [{"step": {"status": "approved"}, "userErrors": []}]
     assert len(refused) == 19
     assert {r["step"] for r in refused} == {None}
-    assert {e["code"] for r in refused for e in r["userErrors"]} <= {
-        "ALREADY_DECIDED",
-        "NOT_CURRENT_STEP",
-    }
+    # The callers take turns on the advance's row lock; each one after the first finds
+    # the step decided (its turn would be over too, but that is checked second).
+    assert [e["code"] for r in refused for e in r["userErrors"]] == ["ALREADY_DECIDED"] * 19
     assert after["status"] == "approved"
     assert [s["status"] for s in after["approvalChain"]] == ["approved"] * 3
     finance_decisions = [
