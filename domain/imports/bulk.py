@@ -173,7 +173,8 @@ class BulkWriter:
         self.session = session
         self.actor_id = actor_id
         self.schema = current_tenant().schema
-        self.seconds: defaultdict[str, float] = defaultdict(float)  # copying time by table
+        # Seconds spent copying, by table, and waiting for the batch in flight (for -v logs).
+        self.seconds: defaultdict[str, float] = defaultdict(float)
         self._rows: dict[Any, list[dict[str, Any]]] = {model: [] for model in _ORDER}
         self._replaced: list[uuid.UUID] = []
         self._inflight: asyncio.Task[None] | None = None
@@ -252,7 +253,9 @@ class BulkWriter:
         """Wait for the batch being sent, if any (and raise what it raised)."""
         inflight, self._inflight = self._inflight, None
         if inflight is not None:
+            started = time.perf_counter()
             await inflight
+            self.seconds["waiting for the database"] += time.perf_counter() - started
 
     def _take(self) -> tuple[dict[Any, list[dict[str, Any]]], list[uuid.UUID]]:
         taken = (self._rows, self._replaced)

@@ -784,7 +784,7 @@ class EmployeeImport:
         if self.report.rejected:
             return
         await writer.flush()
-        logger.debug("Copy seconds by table: %s", dict(writer.seconds))
+        logger.debug("Seconds copying by table, and waiting: %s", dict(writer.seconds))
         if self.made_positions:
             # The positions made here are those created in this transaction (now() is its
             # start); each is for as many people as hold it.
