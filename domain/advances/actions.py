@@ -13,7 +13,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock, outbox
@@ -327,6 +327,11 @@ async def disburse_advance(
     require_any_role(actor, *FINANCE)
     key = required_text(idempotency_key, "idempotencyKey", max_length=128)
     async with tenant_session() as session:
+        # Payments with one key take turns whichever advance they name (key, then advance:
+        # one lock order), so a second finds the first's entry rather than colliding with
+        # it on the unique key. The tenant is in the lock's name: keys are per tenant.
+        named = f"disburse:{current_tenant().id}:{key}"
+        await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(named, 0))))
         advance = await _locked(session, advance_id)
         existing = await session.scalar(
             select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
