@@ -35,7 +35,7 @@ ADVANCE = """query($id: ID!) { advance(id: $id) {
 async def company(engine: AsyncEngine, app: Any) -> Company:
     async with own_client(app) as gql:
         company = await build_company(engine, gql)
-        for n in range(1, 6):  # each test's requester, within the two open advances allowed
+        for n in range(1, 7):  # each test's requester, within the two open advances allowed
             await add_user(gql, company, f"rep{n}", ["employee"])
     return company
 
@@ -192,3 +192,35 @@ async def test_an_idempotency_key_used_for_another_advance_is_refused(
     assert await advance(gql, company, second) == before
     assert before["status"] == "approved"
     assert before["entries"] == []
+
+
+async def test_one_key_sent_for_two_advances_at_once_pays_one_of_them(
+    gql: GraphQLClient, company: Company
+) -> None:
+    first = await submitted(gql, company, "rep6", "700", "Booth furniture")
+    second = await submitted(gql, company, "rep6", "800", "Booth lighting")
+    await approve_all(gql, company, first)
+    await approve_all(gql, company, second)
+
+    results = await asyncio.gather(
+        *(disburse(gql, company, advance_id, "bank-batch-0817/1") for advance_id in (first, second))
+    )
+    after = [await advance(gql, company, advance_id) for advance_id in (first, second)]
+
+    paid = [r for r in results if r["userErrors"] == []]
+    refused = [r for r in results if r["userErrors"] != []]
+    assert len(paid) == 1
+    assert refused == [
+        {
+            "advance": None,
+            "userErrors": [
+                {
+                    "field": "idempotencyKey",
+                    "code": "INVALID",
+                    "message": "This idempotency key was used for another payment.",
+                }
+            ],
+        }
+    ]
+    assert sorted(a["status"] for a in after) == ["approved", "disbursed"]
+    assert sum(len(a["entries"]) for a in after) == 1
