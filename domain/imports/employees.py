@@ -232,6 +232,7 @@ class EmployeeImport:
         self.seats: dict[str, uuid.UUID] = {}  # manager in the file -> their seat
         self.outside_managers: dict[str, uuid.UUID] = {}  # manager not in the file -> position
         self.made_positions = False
+        self.run_id = uuid.uuid4()
         self.position_ids: dict[_PositionKey, uuid.UUID] = {}
         self.existing_numbers: set[str] = set()  # numbers of the file already recorded
         # (field, column, default) of each field the mapping uses, in parsing order.
@@ -259,6 +260,7 @@ class EmployeeImport:
 
     async def _run(self) -> None:
         async with tenant_session() as session:
+            self.writer = BulkWriter(session)
             started = time.perf_counter()
             self.catalog = await _Catalog.load(session, self.effective)
             await self._check(session)
@@ -279,16 +281,31 @@ class EmployeeImport:
         self._check_columns()
         if self.report.rejected:
             return
+        writer = self.writer
         for chunk in _chunks(self._parsed_rows(count=True), BATCH):
+            await writer.wait()
             existing = await self._existing(session, [p.number for p in chunk])
             self.existing_numbers.update(existing)
             for parsed in chunk:
+                problems = self.report.problem_count
                 self._check_row(parsed, existing.get(parsed.number))
-                if not parsed.failed:
-                    # Checked rows wait on disk for the writing pass: no second parse, and
-                    # memory stays flat.
-                    record = (parsed.row, parsed.number, parsed.values)
-                    pickle.dump(record, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
+                if parsed.failed:
+                    continue
+                # Checked rows wait on disk for the writing pass: no second parse, and
+                # memory stays flat.
+                record = (parsed.row, parsed.number, parsed.values)
+                pickle.dump(record, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
+                # NOTE: a new employee's own row needs nothing from later passes, so it is
+                # copied now, while the database would otherwise idle; a problem anywhere
+                # later still rolls it back with the rest.
+                clean = self.report.problem_count == problems and not self.report.rejected
+                if clean and parsed.number not in existing:
+                    writer.employee(self._employee_row(parsed))
+            if not self.report.rejected:
+                await writer.flush_if_full()
+        await writer.wait()
+        if not self.report.rejected:
+            await writer.flush()
 
     def _check_columns(self) -> None:
         present = set(self.source.header())
@@ -746,7 +763,7 @@ class EmployeeImport:
         return states
 
     async def _write(self, session: AsyncSession) -> None:
-        writer = BulkWriter(session)
+        writer = self.writer
         self._flush_positions(writer)
         for chunk in _chunks(self._spooled(), BATCH):
             numbers = [p.number for p in chunk if p.number in self.existing_numbers]
@@ -896,27 +913,14 @@ class EmployeeImport:
         )
         return money.amount, money.currency, period
 
-    def _hire(self, writer: BulkWriter, parsed: Parsed) -> None:
+    def _employee_id(self, number: str) -> uuid.UUID:
+        """The id of a new employee: the same in every pass of this run, never stored."""
+        return uuid.uuid5(self.run_id, number)
+
+    def _employee_row(self, parsed: Parsed) -> dict[str, Any]:
         values = parsed.values
-        employee_id = new_id()
-        branch: _Ref = values["branch"]
-        level: _Ref | None = values.get("job_level")
-        position = self._placement(parsed, None)
-        salary = self._salary(parsed, branch, None)
-        hire = DraftEvent(
-            employee_id=employee_id,
-            kind="hire",
-            effective_date=values["hire_date"],
-            branch_id=branch.id,
-            position_id=position,
-            org_unit_id=None if position else values.get("org_unit"),
-            job_level_id=level.id if level else None,
-            status=values.get("status") or "active",
-        )
-        if salary:
-            hire.salary_amount, hire.salary_currency, hire.salary_period = salary
-        periods = derive_periods(employee_id, [hire], self.catalog.facts)
-        row = {
+        employee_id = self._employee_id(parsed.number)
+        row: dict[str, Any] = {
             "id": employee_id,
             "employee_number": parsed.number,
             "given_name": values["given_name"],
@@ -938,7 +942,28 @@ class EmployeeImport:
             employee_number=parsed.number,
             work_email=row["work_email"],
         )
-        writer.employee(row)
+        return row
+
+    def _hire(self, writer: BulkWriter, parsed: Parsed) -> None:
+        values = parsed.values
+        employee_id = self._employee_id(parsed.number)
+        branch: _Ref = values["branch"]
+        level: _Ref | None = values.get("job_level")
+        position = self._placement(parsed, None)
+        salary = self._salary(parsed, branch, None)
+        hire = DraftEvent(
+            employee_id=employee_id,
+            kind="hire",
+            effective_date=values["hire_date"],
+            branch_id=branch.id,
+            position_id=position,
+            org_unit_id=None if position else values.get("org_unit"),
+            job_level_id=level.id if level else None,
+            status=values.get("status") or "active",
+        )
+        if salary:
+            hire.salary_amount, hire.salary_currency, hire.salary_period = salary
+        periods = derive_periods(employee_id, [hire], self.catalog.facts)
         writer.event(hire)
         writer.periods(employee_id, periods, replace=False)
         writer.audit(
