@@ -90,6 +90,35 @@ TEMPLATES = {
             "Renshi to decide."
         ),
     ),
+    "advance.due_soon": Template(
+        subject=N_("Your advance for “{purpose}” is due on {due}"),
+        body=N_(
+            "Your advance of {amount} for “{purpose}” is to be settled by {due}. "
+            "Submit your receipts or return what is left before then."
+        ),
+    ),
+    "advance.overdue": Template(
+        subject=N_("Your advance for “{purpose}” is overdue"),
+        body=N_(
+            "Your advance of {amount} for “{purpose}” was to be settled by {due}; "
+            "{outstanding} is still outstanding. Please settle it as soon as you can."
+        ),
+    ),
+    "advance.escalated": Template(
+        subject=N_("{employee}'s advance is {days} days overdue"),
+        body=N_(
+            "{employee}'s advance of {amount} for “{purpose}” was to be settled by "
+            "{due} and is {days} days overdue; {outstanding} is still outstanding."
+        ),
+    ),
+    "approval.waiting": Template(
+        subject=N_("Reminder: an advance of {amount} for {requester} awaits your approval"),
+        body=N_(
+            "{requester} asks for an advance of {amount} for “{purpose}”; it has waited "
+            "{hours} working hours for your decision. Open your approval inbox in "
+            "Renshi to decide."
+        ),
+    ),
 }
 
 
@@ -177,7 +206,7 @@ async def notify_approval_requested(step_id: uuid.UUID) -> list[Notification]:
         for user in await _approvers(session, step):
             reader = await reader_of(session, user)
             params = {
-                "requester": _name(requester, reader.locale),
+                "requester": display_name(requester, reader.locale),
                 "amount": reader.money(advance.amount, advance.currency),
                 "purpose": advance.purpose,
                 "due": reader.date(advance.expected_settlement_date),
@@ -205,7 +234,8 @@ async def _approvers(session: AsyncSession, step: ApprovalStep) -> list[User]:
     return list(await session.scalars(active.where(User.employee_id == step.approver_id)))
 
 
-def _name(employee: Employee, locale: str) -> str:
+def display_name(employee: Employee, locale: str) -> str:
+    """The employee's name as a reader of `locale` expects it."""
     if locale.startswith("zh") and employee.local_name:
         return employee.local_name
     return f"{employee.preferred_name or employee.given_name} {employee.family_name}"

@@ -17,6 +17,13 @@ DEFAULTS: dict[str, Any] = {
     "advances.block_when_overdue": True,
     # Approvers above the matrix, in order: [{"role": "finance_director", "position_id": ...}]
     "advances.named_approvers": [],
+    # When reminders and escalations go out (see domain.reminders.ReminderPolicy).
+    "reminders.policy": {
+        "due_soon_days": 3,
+        "escalate_manager_days": 3,
+        "escalate_finance_days": 7,
+        "approval_wait_hours": 16,
+    },
 }
 
 

@@ -174,11 +174,22 @@ def _serve(host: str, port: int) -> None:
     show_default=True,
     help="Also run the outbox relay (several relays share the work safely).",
 )
+@click.option(
+    "--scheduler/--no-scheduler",
+    default=True,
+    show_default=True,
+    help="Also run a scheduler (only one in the deployment is active at a time).",
+)
 def worker(
-    processes: int, threads: int, queues: tuple[str, ...], shutdown_timeout: int, relay: bool
+    processes: int,
+    threads: int,
+    queues: tuple[str, ...],
+    shutdown_timeout: int,
+    relay: bool,
+    scheduler: bool,
 ) -> None:
     """Run worker processes for the broker named by BROKER_URL (default: the database),
-    and a process relaying the outbox to it.
+    a process relaying the outbox to it, and a scheduler.
 
     Dramatiq's own command line manages the processes: SIGTERM or Ctrl-C stops them
     gracefully, SIGHUP restarts them.
@@ -203,9 +214,23 @@ def worker(
     ]
     if relay:
         argv += ["--fork-function", "workers.relay:run"]
+    if scheduler:
+        argv += ["--fork-function", "workers.scheduler:run"]
     if queues:
         argv += ["--queues", *queues]
     sys.exit(dramatiq_main(make_argument_parser().parse_args(argv)))
+
+
+@main.command("scheduler")
+def scheduler_command() -> None:
+    """Run the scheduler: hourly reminder scans for every tenant. Several may run; one is
+    active (a PostgreSQL advisory lock), the others take over if it dies."""
+    from renshi.database import database_url
+    from workers.scheduler import run
+
+    os.environ["DATABASE_URL"] = database_url()
+    get_settings.cache_clear()
+    sys.exit(run())
 
 
 def _start_worker_process() -> Any:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from typing import Annotated
 
 import strawberry
 
-from domain import notifications
+from domain import notifications, reminders
 from schema.common import attempt, decode_id, decode_optional
 from schema.context import RequestContext
 from schema.errors import UserError
@@ -65,8 +66,48 @@ class NotificationConnection:
     unread_count: int = strawberry.field(description="The viewer's unread notifications, all.")
 
 
+@strawberry.type(description="When reminders and escalations go out, at 09:00 branch-local time.")
+class ReminderPolicy:
+    due_soon_days: int = strawberry.field(
+        description="Remind the employee this many days before the settlement date."
+    )
+    escalate_manager_days: int = strawberry.field(
+        description="Tell the employee's manager when an advance is this many days overdue."
+    )
+    escalate_finance_days: int = strawberry.field(
+        description="Tell finance when an advance is this many days overdue."
+    )
+    approval_wait_hours: int = strawberry.field(
+        description="Remind an approver whose step has waited more working hours than this."
+    )
+
+    @classmethod
+    def of(cls, policy: reminders.ReminderPolicy) -> ReminderPolicy:
+        return cls(**dataclasses.asdict(policy))
+
+
+@strawberry.input(description="A new reminder policy (admin).")
+class ReminderPolicyInput:
+    due_soon_days: int = strawberry.field(description="1 to 60.")
+    escalate_manager_days: int = strawberry.field(description="2 to 365.")
+    escalate_finance_days: int = strawberry.field(description="More than the manager's.")
+    approval_wait_hours: int = strawberry.field(description="1 to 720.")
+
+
+@strawberry.type(description="The policy now in force, or why nothing changed.")
+class ReminderPolicyPayload:
+    policy: ReminderPolicy | None = None
+    user_errors: list[UserError] = strawberry.field(default_factory=list)
+
+
 @strawberry.type
 class NotificationQueries:
+    @strawberry.field(description="The tenant's reminder policy (admin).")
+    async def reminder_policy(self, info: Ctx) -> ReminderPolicy:
+        info.context.require_role("admin")
+        async with tenant_session() as session:
+            return ReminderPolicy.of(await reminders.reminder_policy(session))
+
     @strawberry.field(description="The viewer's notifications, newest first.")
     async def notifications(
         self,
@@ -125,4 +166,26 @@ class NotificationMutations:
         return MarkNotificationsReadPayload(
             notifications=[Notification.from_row(row, context) for row in rows or []],
             user_errors=errors,
+        )
+
+    @strawberry.mutation(description="Change when reminders and escalations go out (admin).")
+    async def set_reminder_policy(
+        self, info: Ctx, input: ReminderPolicyInput
+    ) -> ReminderPolicyPayload:
+        context = info.context
+
+        async def run() -> reminders.ReminderPolicy:
+            return await reminders.set_reminder_policy(
+                context.require_viewer(),
+                reminders.ReminderPolicy(
+                    due_soon_days=input.due_soon_days,
+                    escalate_manager_days=input.escalate_manager_days,
+                    escalate_finance_days=input.escalate_finance_days,
+                    approval_wait_hours=input.approval_wait_hours,
+                ),
+            )
+
+        policy, errors = await attempt(context, run)
+        return ReminderPolicyPayload(
+            policy=ReminderPolicy.of(policy) if policy else None, user_errors=errors
         )

@@ -58,7 +58,12 @@ class ActorSpec:
 
 
 # Every module that declares actors; workers import them all before they start.
-ACTOR_MODULES = ("workers.system", "workers.events", "workers.notifications")
+ACTOR_MODULES = (
+    "workers.system",
+    "workers.events",
+    "workers.notifications",
+    "workers.reminders",
+)
 
 _specs: dict[str, ActorSpec] = {}
 _declared_on: list[dramatiq.Broker] = []

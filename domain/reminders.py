@@ -1,0 +1,297 @@
+"""Reminders and escalations about advances and approvals, at 09:00 branch-local time.
+
+The scheduler asks every tenant to scan once an hour. A scan judges each branch on its
+own calendar: the run date of a branch is the local date of the latest 09:00 (local) at
+or before the scan's instant. Each reminder's idempotency key names its kind, subject,
+run date and recipient, so the scans of one local day send each reminder once, whatever
+the number of scans, redeliveries or replays, and whatever the clocks did that day.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import any_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import audit, outbox
+from domain.advances import ledger
+from domain.advances.chain import placements
+from domain.advances.models import OUTSTANDING_STATUSES, Advance, ApprovalStep
+from domain.errors import DomainError
+from domain.identity.actions import Viewer
+from domain.identity.models import User
+from domain.notifications import display_name, notify, reader_of
+from domain.organisation.models import Branch
+from domain.organisation.queries import managers_of_positions
+from domain.people.models import Employee
+from domain.permissions import require_any_role
+from domain.tenant_settings import get_setting, set_setting
+from i18n import N_
+from tenants.binding import tenant_session
+
+SEND_AT = dt.time(9, 0)
+WORKDAY = (dt.time(9, 0), dt.time(18, 0))  # Monday to Friday, branch-local
+POLICY_KEY = "reminders.policy"
+
+
+@dataclasses.dataclass(frozen=True)
+class ReminderPolicy:
+    """When reminders and escalations go out."""
+
+    due_soon_days: int = 3  # days before the expected settlement date
+    escalate_manager_days: int = 3  # days overdue
+    escalate_finance_days: int = 7  # days overdue
+    approval_wait_hours: int = 16  # working hours a step may wait
+
+    def validated(self) -> ReminderPolicy:
+        if not 1 <= self.due_soon_days <= 60:
+            raise DomainError(N_("Choose 1 to {count} days."), field="dueSoonDays", count=60)
+        for field, value in (
+            ("escalateManagerDays", self.escalate_manager_days),
+            ("escalateFinanceDays", self.escalate_finance_days),
+        ):
+            if not 2 <= value <= 365:
+                raise DomainError(N_("Choose 2 to {count} days."), field=field, count=365)
+        if self.escalate_finance_days <= self.escalate_manager_days:
+            raise DomainError(
+                N_("Finance hears of an overdue advance after the manager does."),
+                field="escalateFinanceDays",
+            )
+        if not 1 <= self.approval_wait_hours <= 720:
+            raise DomainError(
+                N_("Choose 1 to {count} working hours."), field="approvalWaitHours", count=720
+            )
+        return self
+
+
+async def reminder_policy(session: AsyncSession) -> ReminderPolicy:
+    stored = await get_setting(session, POLICY_KEY)
+    known = {f.name for f in dataclasses.fields(ReminderPolicy)}
+    return ReminderPolicy(**{k: v for k, v in stored.items() if k in known})
+
+
+async def set_reminder_policy(actor: Viewer, policy: ReminderPolicy) -> ReminderPolicy:
+    """Replace the tenant's reminder policy (admin only)."""
+    require_any_role(actor, "admin")
+    policy.validated()
+    async with tenant_session() as session:
+        before = await reminder_policy(session)
+        await set_setting(session, POLICY_KEY, dataclasses.asdict(policy))
+        audit.record(
+            session,
+            actor_id=actor.id,
+            action="reminders.policy",
+            entity_type="tenant_setting",
+            entity_id=POLICY_KEY,
+            before=dataclasses.asdict(before),
+            after=dataclasses.asdict(policy),
+        )
+    return policy
+
+
+def run_date(time_zone: str, at: dt.datetime) -> dt.date:
+    """The local date of the latest 09:00 in `time_zone` at or before the instant `at`.
+
+    Wall-clock 09:00 exists exactly once every day in the zones Renshi serves (clocks
+    change at night), so each local day has one run date, DST change days included.
+    """
+    local = at.astimezone(ZoneInfo(time_zone))
+    return local.date() if local.time() >= SEND_AT else local.date() - dt.timedelta(days=1)
+
+
+def working_hours(start: dt.datetime, end: dt.datetime, time_zone: str) -> float:
+    """Hours between two instants that fall in the working day (Mon-Fri, 09:00-18:00 local)."""
+    zone = ZoneInfo(time_zone)
+    total = dt.timedelta()
+    day = start.astimezone(zone).date()
+    last = end.astimezone(zone).date()
+    while day <= last:
+        if day.weekday() < 5:
+            opens = dt.datetime.combine(day, WORKDAY[0], zone)
+            closes = dt.datetime.combine(day, WORKDAY[1], zone)
+            overlap = min(end, closes) - max(start, opens)
+            total += max(overlap, dt.timedelta())
+        day += dt.timedelta(days=1)
+    return total.total_seconds() / 3600
+
+
+@dataclasses.dataclass
+class ScanReport:
+    sent: int = 0  # notifications written by this scan (not those of earlier scans)
+    overdue_events: int = 0
+
+
+async def send_reminders(at: dt.datetime) -> ScanReport:
+    """Scan the current tenant at the instant `at` and notify whoever is due today."""
+    report = ScanReport()
+    async with tenant_session() as session:
+        policy = await reminder_policy(session)
+        zones = {b.id: b.time_zone for b in await session.scalars(select(Branch))}
+        days = {branch_id: run_date(zone, at) for branch_id, zone in zones.items()}
+        scan = _Scan(session, report, at)
+        advances = await session.scalars(
+            select(Advance).where(Advance.status.in_(OUTSTANDING_STATUSES))
+        )
+        for advance in advances:
+            await scan.advance(advance, days[advance.branch_id], policy)
+        await scan.approvals(zones, days, policy)
+    return report
+
+
+class _Scan:
+    def __init__(self, session: AsyncSession, report: ScanReport, at: dt.datetime) -> None:
+        self.session = session
+        self.report = report
+        self.at = at
+
+    async def advance(self, advance: Advance, day: dt.date, policy: ReminderPolicy) -> None:
+        due = advance.expected_settlement_date
+        late = (day - due).days
+        if (due - day).days == policy.due_soon_days:
+            await self._tell_employee(advance, "advance.due_soon", day)
+        if late == 1:
+            await self._tell_employee(advance, "advance.overdue", day)
+            # Analytics re-scores on becoming overdue; the key makes it once per advance.
+            await outbox.enqueue(
+                self.session,
+                "advance.changed",
+                {
+                    "advance_id": advance.id,
+                    "employee_id": advance.employee_id,
+                    "status": advance.status,
+                    "change": "overdue",
+                },
+                f"advance.overdue:{advance.id}",
+            )
+            self.report.overdue_events += 1
+        if late == policy.escalate_manager_days:
+            await self._escalate(advance, day, await self._manager_users(advance, day))
+        if late == policy.escalate_finance_days:
+            await self._escalate(advance, day, await self._role_users("finance"))
+
+    async def approvals(
+        self, zones: dict[uuid.UUID, str], days: dict[uuid.UUID, dt.date], policy: ReminderPolicy
+    ) -> None:
+        waiting = await self.session.execute(
+            select(ApprovalStep, Advance)
+            .join(Advance, Advance.id == ApprovalStep.advance_id)
+            .where(Advance.status == "submitted", ApprovalStep.status == "pending")
+            .order_by(ApprovalStep.advance_id, ApprovalStep.seq)
+        )
+        seen: set[uuid.UUID] = set()
+        for step, advance in waiting:
+            if advance.id in seen:
+                continue  # only the first pending step is anyone's turn
+            seen.add(advance.id)
+            since = await self.session.scalar(
+                select(func.max(ApprovalStep.decided_at)).where(
+                    ApprovalStep.advance_id == advance.id, ApprovalStep.seq < step.seq
+                )
+            )
+            started = since or advance.submitted_at or advance.created_at
+            hours = working_hours(started, self.at, zones[advance.branch_id])
+            if hours <= policy.approval_wait_hours:
+                continue
+            requester = await self.session.get(Employee, advance.employee_id)
+            assert requester is not None
+            for user in await self._approvers(step):
+                reader = await reader_of(self.session, user)
+                await self._notify(
+                    reader,
+                    "approval.waiting",
+                    step.id,
+                    days[advance.branch_id],
+                    {
+                        "requester": display_name(requester, reader.locale),
+                        "amount": reader.money(advance.amount, advance.currency),
+                        "purpose": advance.purpose,
+                        "hours": str(int(hours)),
+                    },
+                    {"step_id": step.id, "advance_id": advance.id},
+                )
+
+    async def _tell_employee(self, advance: Advance, kind: str, day: dt.date) -> None:
+        users = await self.session.scalars(
+            select(User).where(User.employee_id == advance.employee_id, User.is_active.is_(True))
+        )
+        for user in users:
+            reader = await reader_of(self.session, user)
+            params = await self._advance_params(advance, reader)
+            await self._notify(reader, kind, advance.id, day, params, {"advance_id": advance.id})
+
+    async def _escalate(self, advance: Advance, day: dt.date, users: list[User]) -> None:
+        employee = await self.session.get(Employee, advance.employee_id)
+        assert employee is not None
+        for user in users:
+            reader = await reader_of(self.session, user)
+            params = await self._advance_params(advance, reader)
+            params |= {
+                "employee": display_name(employee, reader.locale),
+                "days": str((day - advance.expected_settlement_date).days),
+            }
+            await self._notify(
+                reader, "advance.escalated", advance.id, day, params, {"advance_id": advance.id}
+            )
+
+    async def _advance_params(self, advance: Advance, reader: Any) -> dict[str, str]:
+        owed = await ledger.outstanding(self.session, advance.id)
+        return {
+            "amount": reader.money(advance.amount, advance.currency),
+            "outstanding": reader.money(owed, advance.currency),
+            "purpose": advance.purpose,
+            "due": reader.date(advance.expected_settlement_date),
+        }
+
+    async def _notify(
+        self,
+        reader: Any,
+        kind: str,
+        subject: uuid.UUID,
+        day: dt.date,
+        params: dict[str, str],
+        data: dict[str, Any],
+    ) -> None:
+        # (tenant: the schema) subject, kind, local date, and the recipient.
+        key = f"reminder:{kind}:{subject}:{day.isoformat()}:{reader.user.id}"
+        if await notify(self.session, reader, kind, key, params, data) is not None:
+            self.report.sent += 1
+
+    async def _manager_users(self, advance: Advance, day: dt.date) -> list[User]:
+        place = (await placements(self.session, {advance.employee_id}, day)).get(
+            advance.employee_id
+        )
+        if place is None or place.position_id is None:
+            return []
+        manager = (await managers_of_positions(self.session, [place.position_id], day)).get(
+            place.position_id
+        )
+        if manager is None:
+            return []
+        return list(
+            await self.session.scalars(
+                select(User).where(User.employee_id == manager, User.is_active.is_(True))
+            )
+        )
+
+    async def _role_users(self, role: str) -> list[User]:
+        return list(
+            await self.session.scalars(
+                select(User)
+                .where(role == any_(User.roles), User.is_active.is_(True))
+                .order_by(User.email)
+            )
+        )
+
+    async def _approvers(self, step: ApprovalStep) -> list[User]:
+        if step.approver_role is not None:
+            return await self._role_users(step.approver_role)
+        return list(
+            await self.session.scalars(
+                select(User).where(User.employee_id == step.approver_id, User.is_active.is_(True))
+            )
+        )

@@ -1,0 +1,370 @@
+"""Reminders at 09:00 on each branch's own calendar, once per local day, DST days included.
+
+Instants are explicit: the scans a scheduler would run every hour are run one after the
+other with the instant they would have, so nothing sleeps and no test waits for a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import AsyncIterator
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain import reminders
+from domain.identity.models import User
+from domain.notifications import Notification
+from domain.outbox import OutboxMessage
+from tenants.binding import tenant_session
+from tenants.context import Tenant, use_tenant
+from tenants.registry import list_tenants
+from tests.advance_fixtures import (
+    Company,
+    add_user,
+    approved_and_paid,
+    build_company,
+    own_client,
+    pk,
+    raw_session,
+    submitted,
+)
+from tests.conftest import GraphQLClient
+from tests.worker_support import eventually, installed_broker, running_worker
+from workers import scheduler as schedulers
+from workers.reminders import QUEUE as REMINDERS_QUEUE
+
+UTC = dt.UTC
+DST_DAYS = [
+    ("America/Los_Angeles", dt.date(2027, 3, 14)),
+    ("America/Los_Angeles", dt.date(2027, 11, 7)),
+    ("Europe/Berlin", dt.date(2027, 3, 28)),
+    ("Europe/Berlin", dt.date(2027, 10, 31)),
+]
+
+
+def hourly_instants(start: dt.datetime, end: dt.datetime) -> list[dt.datetime]:
+    """The instants the scheduler's hourly trigger fires at in [start, end)."""
+    fires, previous, now = [], None, start
+    while (fire := schedulers.HOURLY.get_next_fire_time(previous, now)) < end:
+        fires.append(fire)
+        previous, now = fire, fire + dt.timedelta(seconds=1)
+    return fires
+
+
+def nine_local(zone: str, day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(9), ZoneInfo(zone)).astimezone(UTC)
+
+
+@pytest.mark.parametrize(("zone", "day"), DST_DAYS)
+def test_every_local_day_has_one_run_at_its_nine_oclock_around_a_clock_change(
+    zone: str, day: dt.date
+) -> None:
+    start = dt.datetime.combine(day - dt.timedelta(days=2), dt.time(), UTC)
+    instants = hourly_instants(start, start + dt.timedelta(days=5))
+
+    first_seen: dict[dt.date, dt.datetime] = {}
+    for instant in instants:
+        first_seen.setdefault(reminders.run_date(zone, instant), instant)
+    daily = CronTrigger(hour=9, timezone=ZoneInfo(zone))
+    fires = [daily.get_next_fire_time(None, start)]
+    while (nxt := daily.get_next_fire_time(fires[-1], fires[-1] + dt.timedelta(seconds=1))) < (
+        instants[-1]
+    ):
+        fires.append(nxt)
+
+    local_days = [day + dt.timedelta(days=n) for n in (-1, 0, 1, 2)]
+    assert [first_seen[d] for d in local_days] == [nine_local(zone, d) for d in local_days]
+    assert len(instants) == 5 * 24  # an hourly UTC trigger knows no DST
+    assert [f.astimezone(ZoneInfo(zone)).date() for f in fires] == [
+        day + dt.timedelta(days=n) for n in range(-2, 3)
+    ]
+    assert {f.astimezone(ZoneInfo(zone)).time() for f in fires} == {dt.time(9)}
+
+
+def test_working_hours_count_weekdays_from_nine_to_six_only() -> None:
+    friday_ten = dt.datetime(2027, 3, 12, 10, tzinfo=ZoneInfo("America/Los_Angeles"))
+    monday_ten = friday_ten + dt.timedelta(days=3)  # across the spring-forward Sunday
+    tuesday_ten = monday_ten + dt.timedelta(days=1)
+
+    assert reminders.working_hours(friday_ten, monday_ten, "America/Los_Angeles") == 9
+    assert reminders.working_hours(friday_ten, tuesday_ten, "America/Los_Angeles") == 18
+
+
+# --- scans against a real tenant -------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def company(engine: AsyncEngine, app: Any) -> Company:
+    async with own_client(app) as gql:
+        company = await build_company(engine, gql)
+        for n in range(1, 6):
+            await add_user(gql, company, f"rep{n}", ["employee"])
+        await add_user(gql, company, "controller", ["finance"], locale="en")
+        return company
+
+
+async def set_branch_zone(company: Company, zone: str) -> None:
+    async with raw_session(company) as session:
+        await session.execute(
+            text("UPDATE branches SET time_zone = :zone WHERE id = :id"),
+            {"zone": zone, "id": pk(company.ids["sh"])},
+        )
+
+
+async def scan(tenant: Tenant, at: dt.datetime) -> reminders.ScanReport:
+    with use_tenant(tenant):
+        return await reminders.send_reminders(at)
+
+
+async def reminder_rows(tenant: Tenant, kind: str, advance_id: str) -> list[tuple[str, str]]:
+    """(recipient e-mail, key) of the reminders of `kind` about an advance."""
+    async with tenant_session(tenant) as session:
+        rows = await session.execute(
+            select(User.email, Notification.idempotency_key)
+            .join(User, User.id == Notification.recipient_id)
+            .where(
+                Notification.kind == kind,
+                Notification.idempotency_key.like(f"reminder:{kind}:{pk(advance_id)}:%"),
+            )
+        )
+        return sorted(((e, k) for e, k in rows), key=lambda row: (row[1].split(":")[3], row[0]))
+
+
+@pytest.mark.parametrize(("zone", "day"), DST_DAYS)
+async def test_a_due_soon_reminder_goes_out_once_at_nine_local_on_a_clock_change_day(
+    company: Company, gql: GraphQLClient, zone: str, day: dt.date
+) -> None:
+    tenant = company.tenant.tenant
+    who = f"rep{DST_DAYS.index((zone, day)) + 1}"
+    advance_id = await approved_and_paid(
+        gql, company, who, "600", f"Trip {day}", due=(day + dt.timedelta(days=3)).isoformat()
+    )
+    await set_branch_zone(company, zone)
+    start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), UTC)
+
+    wrote_at = []
+    for instant in hourly_instants(start, start + dt.timedelta(days=3)):
+        before = len(await reminder_rows(tenant, "advance.due_soon", advance_id))
+        await scan(tenant, instant)
+        if len(await reminder_rows(tenant, "advance.due_soon", advance_id)) > before:
+            wrote_at.append(instant)
+
+    assert wrote_at == [nine_local(zone, day)]
+    assert await reminder_rows(tenant, "advance.due_soon", advance_id) == [
+        (
+            f"{who}@sunrise.test",
+            f"reminder:advance.due_soon:{pk(advance_id)}:{day.isoformat()}:"
+            + str(await _user_id(tenant, f"{who}@sunrise.test")),
+        )
+    ]
+
+
+async def test_overdue_reminders_escalate_to_the_manager_then_finance_and_tell_analytics(
+    company: Company, gql: GraphQLClient
+) -> None:
+    tenant = company.tenant.tenant
+    await set_branch_zone(company, "Asia/Shanghai")
+    due = dt.date(2027, 1, 10)
+    advance_id = await approved_and_paid(gql, company, "rep5", "900", "Expo", due=due.isoformat())
+
+    for offset in range(0, 9):  # 10:00 Shanghai on Jan 10 to Jan 18, twice a day
+        local = dt.datetime.combine(due + dt.timedelta(days=offset), dt.time(10))
+        for hour in (0, 5):
+            at = (local + dt.timedelta(hours=hour)).replace(tzinfo=ZoneInfo("Asia/Shanghai"))
+            await scan(tenant, at)
+
+    overdue = await reminder_rows(tenant, "advance.overdue", advance_id)
+    escalated = await reminder_rows(tenant, "advance.escalated", advance_id)
+    assert [(email, key.split(":")[3]) for email, key in overdue] == [
+        ("rep5@sunrise.test", "2027-01-11")
+    ]
+    assert [(email, key.split(":")[3]) for email, key in escalated] == [
+        ("mgr1@sunrise.test", "2027-01-13"),
+        ("accountant@sunrise.test", "2027-01-17"),
+        ("controller@sunrise.test", "2027-01-17"),
+        ("fin_mgr@sunrise.test", "2027-01-17"),
+    ]
+    async with tenant_session(tenant) as session:
+        events = list(
+            await session.scalars(
+                select(OutboxMessage.payload).where(
+                    OutboxMessage.idempotency_key == f"advance.overdue:{pk(advance_id)}"
+                )
+            )
+        )
+        english = await session.scalar(
+            select(Notification.subject).where(
+                Notification.kind == "advance.escalated",
+                Notification.recipient_id == await _user_id(tenant, "controller@sunrise.test"),
+            )
+        )
+    assert [(e["change"], e["status"]) for e in events] == [("overdue", "disbursed")]
+    assert english == "Rep5 Sun's advance is 7 days overdue"
+
+
+async def test_an_approver_is_reminded_after_the_policys_working_hours_once_a_day(
+    company: Company, gql: GraphQLClient
+) -> None:
+    tenant = company.tenant.tenant
+    await set_branch_zone(company, "America/Los_Angeles")
+    zone = ZoneInfo("America/Los_Angeles")
+    advance_id = await submitted(gql, company, "rep0", "700", "Fair booth")
+    friday_ten = dt.datetime(2027, 3, 12, 10, tzinfo=zone)
+    async with raw_session(company) as session:
+        await session.execute(
+            text("UPDATE advances SET submitted_at = :at WHERE id = :id"),
+            {"at": friday_ten, "id": pk(advance_id)},
+        )
+
+    monday = await _waiting_after(tenant, advance_id, friday_ten + dt.timedelta(days=3))
+    tuesday = await _waiting_after(tenant, advance_id, friday_ten + dt.timedelta(days=4))
+    tuesday_later = await _waiting_after(
+        tenant, advance_id, friday_ten + dt.timedelta(days=4, hours=3)
+    )
+
+    assert monday == 0  # 9 working hours: within the policy's 16
+    assert tuesday == 1  # 18 working hours
+    assert tuesday_later == 1  # the same local day: not again
+
+
+async def _waiting_after(tenant: Tenant, advance_id: str, at: dt.datetime) -> int:
+    await scan(tenant, at)
+    async with tenant_session(tenant) as session:
+        keys = await session.scalars(
+            select(Notification.idempotency_key).where(Notification.kind == "approval.waiting")
+        )
+        steps = await session.scalars(
+            text("SELECT id FROM approval_steps WHERE advance_id = :id"), {"id": pk(advance_id)}
+        )
+        step_ids = {str(s) for s in steps}
+        return sum(1 for key in keys if key.split(":")[2] in step_ids)
+
+
+async def _user_id(tenant: Tenant, email: str) -> Any:
+    async with tenant_session(tenant) as session:
+        return await session.scalar(select(User.id).where(User.email == email))
+
+
+# --- the policy through GraphQL ---------------------------------------------------------------
+
+POLICY = (
+    "{ reminderPolicy { dueSoonDays escalateManagerDays escalateFinanceDays approvalWaitHours } }"
+)
+SET_POLICY = """mutation($input: ReminderPolicyInput!) {
+  setReminderPolicy(input: $input) {
+    policy { dueSoonDays escalateManagerDays escalateFinanceDays approvalWaitHours }
+    userErrors { field code message }
+  }
+}"""
+
+
+async def test_an_admin_edits_the_reminder_policy_and_others_may_not(
+    company: Company, gql: GraphQLClient
+) -> None:
+    admin = company.token("admin")
+    before = await gql.execute(POLICY, token=admin)
+    wanted = {
+        "dueSoonDays": 5,
+        "escalateManagerDays": 4,
+        "escalateFinanceDays": 10,
+        "approvalWaitHours": 24,
+    }
+
+    changed = await gql.execute(SET_POLICY, {"input": wanted}, token=admin)
+    refused = await gql.execute(
+        SET_POLICY, {"input": wanted | {"escalateFinanceDays": 3}}, token=admin
+    )
+    forbidden = await gql.execute(SET_POLICY, {"input": wanted}, token=company.token("rep0"))
+    after = await gql.execute(POLICY, token=admin)
+    restored = await gql.execute(
+        SET_POLICY, {"input": before["data"]["reminderPolicy"]}, token=admin
+    )
+
+    assert before["data"]["reminderPolicy"] == {
+        "dueSoonDays": 3,
+        "escalateManagerDays": 3,
+        "escalateFinanceDays": 7,
+        "approvalWaitHours": 16,
+    }
+    assert changed["data"]["setReminderPolicy"] == {"policy": wanted, "userErrors": []}
+    assert refused["data"]["setReminderPolicy"]["userErrors"] == [
+        {
+            "field": "escalateFinanceDays",
+            "code": "INVALID",
+            "message": "财务部门收到逾期通知的时间须晚于经理。",  # the tenant reads Chinese
+        }
+    ]
+    assert forbidden["data"]["setReminderPolicy"]["userErrors"][0]["code"] == "FORBIDDEN"
+    assert after["data"]["reminderPolicy"] == wanted
+    assert restored["data"]["setReminderPolicy"]["userErrors"] == []
+
+
+# --- the scheduler ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+async def reminders_broker(database_url: str) -> AsyncIterator[Any]:
+    async with installed_broker(database_url, [REMINDERS_QUEUE]) as broker:
+        yield broker
+
+
+async def test_the_scheduler_fans_a_scan_out_to_every_active_tenant(
+    company: Company, reminders_broker: Any
+) -> None:
+    sent = await schedulers.fan_out_reminders(dt.datetime(2027, 6, 1, 1, tzinfo=UTC))
+
+    async with running_worker(reminders_broker, [REMINDERS_QUEUE], threads=2):
+        await eventually(lambda: _queue_empty(reminders_broker), timeout=60)
+
+    assert sent == len([t for t in await list_tenants() if t.is_active])
+
+
+def _queue_empty(broker: Any) -> bool:
+    with broker.pool.connection() as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM dramatiq.queue WHERE queue_name LIKE %s AND state <> 'rejected'",
+            (f"{REMINDERS_QUEUE}%",),
+        ).fetchone()
+    return int(row[0]) == 0
+
+
+async def test_one_scheduler_is_active_and_another_takes_over_when_it_dies(
+    engine: AsyncEngine,
+) -> None:
+    first, second = schedulers.Leadership(), schedulers.Leadership()
+    stop_first, stop_second = asyncio.Event(), asyncio.Event()
+    running = [
+        asyncio.create_task(schedulers.run_scheduler(stop_first, first, poll=0.1)),
+    ]
+    await asyncio.wait_for(first.leading.wait(), 10)
+    running.append(asyncio.create_task(schedulers.run_scheduler(stop_second, second, poll=0.1)))
+    try:
+        await asyncio.sleep(0.5)  # five polls of the second: the lock stays taken
+        second_led_early = second.leading.is_set()
+
+        # The active one dies: its connection, and with it the lock, goes away.
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                ),
+                {"key": schedulers.LEADER_LOCK_KEY},
+            )
+            await conn.commit()
+        await asyncio.wait_for(second.leading.wait(), 10)
+        await eventually(lambda: not first.leading.is_set() or first.terms > 1, timeout=10)
+    finally:
+        stop_first.set()
+        stop_second.set()
+        await asyncio.gather(*running)
+
+    assert second_led_early is False
+    assert second.terms == 1

@@ -1,0 +1,21 @@
+"""The reminder scan of one tenant, as the scheduler fans it out every hour."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from domain import reminders
+from workers.actors import actor
+
+log = logging.getLogger(__name__)
+
+QUEUE = "reminders"
+
+
+@actor("reminders.scan", queue_name=QUEUE)
+async def scan(at: str) -> None:
+    """Send the reminders due at the instant `at` (ISO 8601, with its offset)."""
+    report = await reminders.send_reminders(dt.datetime.fromisoformat(at))
+    if report.sent:
+        log.info("The reminder scan at %s wrote %d notification(s).", at, report.sent)
