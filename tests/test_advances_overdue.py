@@ -9,11 +9,14 @@ settlement date in the past, so these tests need updating once 10 March 2027 has
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 import pytest_asyncio
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schema.node import from_global_id
 from tests.advance_fixtures import (
     Company,
     approved_and_paid,
@@ -60,14 +63,18 @@ async def company(engine: AsyncEngine, app: Any) -> Company:
         paid = await asyncio.gather(
             *(
                 approved_and_paid(
-                    gql, company, who, amount, f"Advance {key}", currency=currency, due=due
+                    gql, company, who, amount, f"Advance {key}", currency=currency, due=LATER
                 )
-                for key, (who, amount, currency, due, _) in BOOK.items()
+                for key, (who, amount, currency, _, _) in BOOK.items()
             )
         )
         company.ids |= {
             f"advance:{key}": advance_id for key, advance_id in zip(BOOK, paid, strict=True)
         }
+        # The scenario's settlement dates are fixed; requests refuse dates already past, so
+        # they are requested far ahead and set to the scenario's dates here, whatever today.
+        for key, (*_, due, _) in BOOK.items():
+            await settle_by(engine, company, company.ids[f"advance:{key}"], due)
         for key, (*_, returned) in BOOK.items():
             if returned:
                 done = await call(
@@ -83,9 +90,23 @@ async def company(engine: AsyncEngine, app: Any) -> Company:
                 assert done["userErrors"] == [], done
         # Requested long overdue but never paid out: nothing is owed.
         company.ids["advance:unpaid"] = await submitted(
-            gql, company, "rep8", "900", "Advance unpaid", due="2027-05-01"
+            gql, company, "rep8", "900", "Advance unpaid", due=LATER
         )
+        await settle_by(engine, company, company.ids["advance:unpaid"], "2027-05-01")
     return company
+
+
+LATER = "2099-12-31"
+
+
+async def settle_by(engine: AsyncEngine, company: Company, advance_id: str, due: str) -> None:
+    """Set an advance's expected settlement date (test set-up, straight in its schema)."""
+    schema = company.tenant.tenant.schema
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(f'UPDATE "{schema}".advances SET expected_settlement_date = :due WHERE id = :id'),
+            {"due": dt.date.fromisoformat(due), "id": from_global_id(advance_id)[2]},
+        )
 
 
 async def add_americas_office(gql: GraphQLClient, company: Company) -> None:
