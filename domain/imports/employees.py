@@ -38,6 +38,7 @@ import hashlib
 import logging
 import pickle
 import re
+import secrets
 import tempfile
 import time
 import uuid
@@ -232,7 +233,7 @@ class EmployeeImport:
         self.seats: dict[str, uuid.UUID] = {}  # manager in the file -> their seat
         self.outside_managers: dict[str, uuid.UUID] = {}  # manager not in the file -> position
         self.made_positions = False
-        self.run_id = uuid.uuid4()
+        self.run_key = secrets.token_bytes(16)  # new employees' ids derive from it
         self.position_ids: dict[_PositionKey, uuid.UUID] = {}
         self.existing_numbers: set[str] = set()  # numbers of the file already recorded
         # (field, column, default) of each field the mapping uses, in parsing order.
@@ -915,7 +916,8 @@ class EmployeeImport:
 
     def _employee_id(self, number: str) -> uuid.UUID:
         """The id of a new employee: the same in every pass of this run, never stored."""
-        return uuid.uuid5(self.run_id, number)
+        digest = hashlib.blake2b(number.encode(), key=self.run_key, digest_size=16).digest()
+        return uuid.UUID(bytes=digest, version=4)
 
     def _employee_row(self, parsed: Parsed) -> dict[str, Any]:
         values = parsed.values
