@@ -334,3 +334,51 @@ async def test_no_new_advance_while_one_is_overdue_unless_the_policy_allows(
 
     assert allowed["userErrors"] == []
     assert allowed["advance"]["status"] == "submitted"
+
+
+async def test_one_person_approves_a_request_once(engine: AsyncEngine, app: Any) -> None:
+    # The finance manager manages the accountant and holds the finance role: having
+    # approved as the line manager, they may not approve the finance step too.
+    async with own_client(app) as gql:
+        company = await build_company(engine, gql)
+        advance_id = await submitted(gql, company, "accountant", "500", "Stationery")
+        chain = await gql.execute(
+            "query($id: ID!) { advance(id: $id) { approvalChain { id role } } }",
+            {"id": advance_id},
+            token=company.token("admin"),
+        )
+        steps = {s["role"]: s["id"] for s in chain["data"]["advance"]["approvalChain"]}
+
+        as_manager = await call(
+            gql,
+            company.token("fin_mgr"),
+            "decideApproval",
+            {"stepId": steps["manager"], "approve": True},
+            select="step { status }",
+        )
+        later = [s for r, s in steps.items() if r not in ("manager",)]
+        for step_id in later[:-1]:
+            await call(
+                gql,
+                company.token("ceo"),
+                "decideApproval",
+                {"stepId": step_id, "approve": True},
+                select="step { status }",
+            )
+        again = await call(
+            gql,
+            company.token("fin_mgr"),
+            "decideApproval",
+            {"stepId": steps["finance"], "approve": True},
+            select="step { status }",
+        )
+
+    assert as_manager["userErrors"] == []
+    assert again["step"] is None
+    assert again["userErrors"] == [
+        {
+            "field": None,
+            "code": "FORBIDDEN",
+            "message": "You have already approved this request at an earlier step.",
+        }
+    ]

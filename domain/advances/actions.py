@@ -13,7 +13,7 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock, outbox
@@ -251,6 +251,7 @@ async def decide_approval(
         acting_for = await _acting_for(
             session, actor, step, advance, clock.local_today(branch.time_zone)
         )
+        await _require_fresh_eyes(session, actor, advance, acting_for)
         before = _snapshot(advance)
         step.status = "approved" if approve else "rejected"
         step.decided_by = actor.id
@@ -900,6 +901,23 @@ async def _acting_for(
         if delegated is not None:
             return step.approver_id
     raise PermissionDenied(N_("This step is not yours to decide."))
+
+
+async def _require_fresh_eyes(
+    session: AsyncSession, actor: Viewer, advance: Advance, acting_for: uuid.UUID | None
+) -> None:
+    """One person approves a request once: a finance manager who approved as the line
+    manager does not also approve as finance."""
+    earlier = select(ApprovalStep.id).where(
+        ApprovalStep.advance_id == advance.id,
+        ApprovalStep.status == "approved",
+        or_(
+            ApprovalStep.decided_by == actor.id,
+            ApprovalStep.decided_for == acting_for if acting_for is not None else false(),
+        ),
+    )
+    if await session.scalar(earlier.limit(1)) is not None:
+        raise PermissionDenied(N_("You have already approved this request at an earlier step."))
 
 
 def _require_requester_or_hr(actor: Viewer, advance: Advance) -> None:
