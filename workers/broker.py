@@ -73,7 +73,8 @@ def make_broker(url: str) -> Broker:
     if scheme in ("amqp", "amqps"):
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-        return RabbitmqBroker(url=url, middleware=middleware())
+        # Publisher confirms: the relay marks an outbox row sent only once RabbitMQ has it.
+        return RabbitmqBroker(url=url, confirm_delivery=True, middleware=middleware())
     if scheme.startswith("postgres"):
         return _postgres_broker(url)
     raise UnsupportedBroker(

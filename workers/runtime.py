@@ -94,6 +94,8 @@ class EventLoop(Middleware):
         if _runner is not None:
             return
         self._thread = EventLoopThread(log)
+        # A daemon, so that a worker told to die at once (a second SIGTERM) really exits.
+        self._thread.daemon = True
         self._thread.start(timeout=5.0)
         _runner = self._thread
 

@@ -124,6 +124,7 @@ def run() -> int:
 
     load_models()
     actors.import_all()
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # it narrates every job
 
     async def main() -> None:
         setup_engine()
