@@ -230,10 +230,16 @@ async def test_a_finance_user_cannot_approve_their_own_request(
     }
     assert [s["status"] for s in after_refusal["approvalChain"]] == ["approved", "pending"]
     assert after_refusal["status"] == "submitted"
+    # The colleague already approved as the line manager: one person approves once.
     assert by_colleague == {
-        "step": {"status": "approved"},
-        "advance": {"status": "approved"},
-        "userErrors": [],
+        "step": None,
+        "userErrors": [
+            {
+                "field": None,
+                "code": "FORBIDDEN",
+                "message": "You have already approved this request at an earlier step.",
+            }
+        ],
     }
 
 
