@@ -13,6 +13,7 @@ target is under 60 s for 100,000 rows, with memory flat in the row count.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import datetime as dt
 import os
@@ -24,7 +25,9 @@ import time
 import uuid
 from pathlib import Path
 
-from benchmarks.support import bench_engine, throwaway_database
+import asyncpg
+
+from benchmarks.support import asyncpg_dsn, bench_engine, throwaway_database
 from domain.identity.actions import Viewer
 from domain.organisation import actions as org
 from renshi.settings import PROJECT_ROOT
@@ -187,25 +190,71 @@ def run_import(url: str, slug: str, data: Path, mapping: Path) -> tuple[float, f
     return seconds, usage.ru_utime + usage.ru_stime, usage.ru_maxrss // 1024, text
 
 
+def _backend_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a local PostgreSQL backend, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def database_cpu(url: str, done: asyncio.Event) -> float:
+    """CPU seconds the server spends for the benchmark's database until `done` is set.
+
+    Samples the backends of the database twice a second; a backend's first sample is its
+    baseline (the seeding connections did work before the import started).
+    """
+    connection = await asyncpg.connect(asyncpg_dsn(url))
+    first: dict[int, float] = {}
+    last: dict[int, float] = {}
+    initial = True
+    try:
+        while True:
+            pids = await connection.fetch(
+                "SELECT pid FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+            for (pid,) in pids:
+                used = _backend_cpu(pid)
+                if pid not in first:
+                    first[pid] = used if initial else 0.0
+                last[pid] = max(last.get(pid, 0.0), used)
+            initial = False
+            if done.is_set():
+                return sum(last[pid] - first[pid] for pid in last)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 0.5)
+    finally:
+        await connection.close()
+
+
 async def main(sizes: tuple[int, ...]) -> None:
     async with throwaway_database("import") as url, bench_engine(url):
         with tempfile.TemporaryDirectory() as folder:
             mapping = Path(folder) / "mapping.toml"
             mapping.write_text(MAPPING, encoding="utf-8")
             print(f"load average before: {os.getloadavg()}")
-            print("    rows  file MiB   wall s   CPU s   rows/s  peak RSS MiB")
+            print("    rows  file MiB   wall s   CPU s  DB CPU s   rows/s  peak RSS MiB")
             for rows in sizes:
                 slug = f"bench_{rows}"
                 await seed(slug)
                 data = Path(folder) / f"employees_{rows}.csv"
                 write_csv(data, rows)
-                seconds, cpu, rss, text = await asyncio.to_thread(
-                    run_import, url, slug, data, mapping
-                )
+                done = asyncio.Event()
+                sampler = asyncio.create_task(database_cpu(url, done))
+                await asyncio.sleep(1)  # the sampler's baseline, before the import connects
+                try:
+                    seconds, cpu, rss, text = await asyncio.to_thread(
+                        run_import, url, slug, data, mapping
+                    )
+                finally:
+                    done.set()
+                server = await sampler
                 size = data.stat().st_size / 2**20
                 print(
-                    f"{rows:>8}  {size:>8.1f}  {seconds:>7.1f}  {cpu:>6.1f}  {rows / seconds:>7.0f}"
-                    f"  {rss:>12}"
+                    f"{rows:>8}  {size:>8.1f}  {seconds:>7.1f}  {cpu:>6.1f}  {server:>8.1f}"
+                    f"  {rows / seconds:>7.0f}  {rss:>12}"
                 )
                 last = [line for line in text.splitlines() if line.startswith("Created")]
                 print(f"          {last[0] if last else text.strip()}")
