@@ -233,6 +233,7 @@ async def test_a_finance_user_cannot_approve_their_own_request(
     # The colleague already approved as the line manager: one person approves once.
     assert by_colleague == {
         "step": None,
+        "advance": None,
         "userErrors": [
             {
                 "field": None,
