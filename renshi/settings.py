@@ -37,8 +37,13 @@ class Settings(BaseSettings):
     broker_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("BROKER_URL", "RENSHI_BROKER_URL"),
-        description="Message broker: amqp:// (RabbitMQ), postgresql:// or redis://; "
-        "when unset, the Postgres broker on the database.",
+        description="Message broker: amqp:// (RabbitMQ) or postgresql:// (the Postgres "
+        "broker); when unset, the Postgres broker on the database.",
+    )
+    broker_heartbeat_seconds: float = Field(
+        default=60.0,
+        description="Postgres broker: a worker silent this long is dead and its messages "
+        "go back to the queue.",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT / "var",

@@ -88,7 +88,18 @@ def _postgres_broker(url: str) -> Broker:
 
     # libpq wants the plain scheme, not SQLAlchemy's `postgresql+asyncpg`.
     plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    broker = PostgresBroker(url=plain, schema=QUEUE_SCHEMA, results=False, middleware=middleware())
+    from renshi.settings import get_settings
+
+    ttl = get_settings().broker_heartbeat_seconds
+    broker = PostgresBroker(
+        url=plain,
+        schema=QUEUE_SCHEMA,
+        results=False,
+        heartbeat_ttl=ttl,
+        heartbeat_interval=ttl / 4,
+        maintenance_interval=ttl / 2,
+        middleware=middleware(),
+    )
     # Idempotent and serialised on an advisory lock, so every process may call it.
     with broker.pool.connection() as conn, conn.cursor() as cursor:
         if init(cursor, schema=QUEUE_SCHEMA):
