@@ -194,6 +194,15 @@ class AuditEntry:
         )
 
 
+@strawberry.type(description="A page of the audit log.")
+class AuditLogPage:
+    entries: list[AuditEntry]
+    numbers: list[int] = strawberry.field(
+        description="Each entry's number; pass the last as `beforeId` for the next page."
+    )
+    has_next_page: bool
+
+
 @strawberry.type(description="Money paid to an employee before the expense, to be settled.")
 class Advance(Node):
     kind: str = strawberry.field(description="travel, business, petty_cash or salary.")
@@ -643,6 +652,37 @@ class AdvanceQueries:
             )
             for row in rows
         ]
+
+    @strawberry.field(
+        description="The append-only audit log, newest first (admin and auditor only)."
+    )
+    async def audit_log(
+        self,
+        info: Ctx,
+        first: Annotated[int, strawberry.argument(description="At most 100.")] = 50,
+        before_id: Annotated[
+            int | None, strawberry.argument(description="Continue below this entry's number.")
+        ] = None,
+        entity_type: str | None = None,
+        entity_id: str | None = None,
+    ) -> AuditLogPage:
+        context = info.context
+        context.require_role("admin", "auditor")
+        limit = max(1, min(first, 100))
+        async with tenant_session() as session:
+            query = select(AuditRow).order_by(AuditRow.id.desc()).limit(limit + 1)
+            if entity_type:
+                query = query.where(AuditRow.entity_type == entity_type)
+            if entity_id:
+                query = query.where(AuditRow.entity_id == entity_id)
+            if before_id is not None:
+                query = query.where(AuditRow.id < before_id)
+            rows = list(await session.scalars(query))
+        return AuditLogPage(
+            entries=[AuditEntry.from_row(r, context) for r in rows[:limit]],
+            numbers=[r.id for r in rows[:limit]],
+            has_next_page=len(rows) > limit,
+        )
 
     @strawberry.field(description="Offboarding cases (admin, hr, finance, auditor).")
     async def offboarding_cases(

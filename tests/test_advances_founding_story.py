@@ -8,8 +8,11 @@ log shows every step.
 
 from __future__ import annotations
 
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from schema.node import from_global_id
 from tests.advance_fixtures import approved_and_paid, build_company, call
 from tests.conftest import GraphQLClient
 
@@ -160,3 +163,46 @@ async def item_of(gql: GraphQLClient, company, case_id: str) -> str:
     )
     case = next(c for c in body["data"]["offboardingCases"] if c["id"] == case_id)
     return next(i["id"] for i in case["items"] if i["kind"] == "advance")
+
+
+async def test_the_audit_log_is_for_admins_and_auditors_and_cannot_be_edited(
+    engine: AsyncEngine, gql: GraphQLClient
+) -> None:
+    company = await build_company(engine, gql)
+    advance = await approved_and_paid(gql, company, "mgr1", "6000", "Trade fair")
+    query = """query($id: String!) { auditLog(entityType: "advance", entityId: $id, first: 3)
+               { entries { action } numbers hasNextPage } }"""
+    entity_id = str(from_global_id(advance)[2])
+    as_admin = await gql.execute(query, {"id": entity_id}, token=company.token("admin"))
+    as_employee = await gql.execute(query, {"id": entity_id}, token=company.token("mgr1"))
+    page = as_admin["data"]["auditLog"]
+    rest = await gql.execute(
+        """query($id: String!, $before: Int!) { auditLog(entityType: "advance",
+             entityId: $id, beforeId: $before) { entries { action } hasNextPage } }""",
+        {"id": entity_id, "before": page["numbers"][-1]},
+        token=company.token("admin"),
+    )
+
+    assert [e["action"] for e in page["entries"]] == [
+        "advance.disburse",
+        "approval.approve",
+        "approval.approve",
+    ]
+    assert page["hasNextPage"] is True
+    assert [e["action"] for e in rest["data"]["auditLog"]["entries"]] == [
+        "advance.submit",
+        "advance.request",
+    ]
+    assert as_employee["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    schema = company.tenant.tenant.schema
+    for statement in (
+        f'UPDATE "{schema}".audit_log SET action = action',
+        f'DELETE FROM "{schema}".audit_log',
+    ):
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(text(statement))
+        except DBAPIError as error:
+            assert "append-only" in str(error.orig)
+        else:
+            raise AssertionError(f"the database allowed: {statement}")
