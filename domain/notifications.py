@@ -144,15 +144,63 @@ class Reader:
 
 
 async def reader_of(session: AsyncSession, user: User) -> Reader:
+    return (await readers_of(session, [user]))[user.id]
+
+
+async def readers_of(session: AsyncSession, users: list[User]) -> dict[uuid.UUID, Reader]:
+    """How each user reads, in two queries whatever their number."""
     tenant = current_tenant()
-    locale = negotiate(user.locale, None, tenant.locale)
-    zone = tenant.time_zone
-    if user.employee_id is not None:
-        today = clock.local_today(tenant.time_zone)
-        place = (await placements(session, {user.employee_id}, today)).get(user.employee_id)
-        branch = await session.get(Branch, place.branch_id) if place and place.branch_id else None
-        zone = branch.time_zone if branch else zone
-    return Reader(user, locale, formatting_locale(user.locale, locale), zone)
+    employees = {u.employee_id for u in users if u.employee_id is not None}
+    places = await placements(session, employees, clock.local_today(tenant.time_zone))
+    branch_ids = {p.branch_id for p in places.values() if p.branch_id is not None}
+    zones = (
+        dict(
+            (
+                await session.execute(
+                    select(Branch.id, Branch.time_zone).where(Branch.id.in_(branch_ids))
+                )
+            ).all()
+        )
+        if branch_ids
+        else {}
+    )
+    readers = {}
+    for user in users:
+        place = places.get(user.employee_id) if user.employee_id else None
+        zone = zones.get(place.branch_id, tenant.time_zone) if place else tenant.time_zone
+        locale = negotiate(user.locale, None, tenant.locale)
+        readers[user.id] = Reader(user, locale, formatting_locale(user.locale, locale), zone)
+    return readers
+
+
+@dataclasses.dataclass(frozen=True)
+class Draft:
+    """A notification to write: for whom, what, and under which idempotency key."""
+
+    reader: Reader
+    kind: str
+    key: str
+    params: dict[str, str]
+    data: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def values(self) -> dict[str, Any]:
+        template = TEMPLATES[self.kind]
+        locale = self.reader.locale
+        return {
+            "id": uuid.uuid4(),
+            "recipient_id": self.reader.user.id,
+            "kind": self.kind,
+            "subject": translate(template.subject, locale, **self.params),
+            "body": translate(template.body, locale, **self.params),
+            "locale": locale,
+            "data": outbox.jsonable(self.data),
+            "email_status": "pending" if self.mailable else "skipped",
+            "idempotency_key": self.key,
+        }
+
+    @property
+    def mailable(self) -> bool:
+        return bool(self.reader.user.email) and self.reader.user.is_active
 
 
 async def notify(
@@ -167,29 +215,33 @@ async def notify(
 
     Returns None when a notification with this key exists already (nothing is written).
     """
-    template = TEMPLATES[kind]
-    notification_id = uuid.uuid4()
-    has_address = bool(reader.user.email) and reader.user.is_active
-    created = await session.scalar(
-        insert(Notification)
-        .values(
-            id=notification_id,
-            recipient_id=reader.user.id,
-            kind=kind,
-            subject=translate(template.subject, reader.locale, **params),
-            body=translate(template.body, reader.locale, **params),
-            locale=reader.locale,
-            data=outbox.jsonable(data or {}),
-            email_status="pending" if has_address else "skipped",
-            idempotency_key=key,
+    created = await notify_many(session, [Draft(reader, kind, key, params, data or {})])
+    return created[0] if created else None
+
+
+async def notify_many(session: AsyncSession, drafts: list[Draft]) -> list[Notification]:
+    """Write the drafts whose keys are new, and queue their e-mail: two statements in all.
+
+    Returns the notifications written (those whose key existed are left as they were).
+    """
+    if not drafts:
+        return []
+    created = list(
+        await session.scalars(
+            insert(Notification)
+            .values([draft.values() for draft in drafts])
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            .returning(Notification)
         )
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(Notification)
     )
-    if created is not None and has_address:
-        await outbox.enqueue(
-            session, SEND_EMAIL, {"notification_id": created.id}, f"email:{created.id}"
-        )
+    await outbox.enqueue_many(
+        session,
+        [
+            (SEND_EMAIL, {"notification_id": row.id}, f"email:{row.id}")
+            for row in created
+            if row.email_status == "pending"
+        ],
+    )
     return created
 
 

@@ -24,6 +24,7 @@ from tenants.metadata import TenantBase
 
 # The relay listens here; the payload is the tenant's slug. NOTIFY is delivered on commit.
 CHANNEL = "renshi_outbox"
+NOTIFIED_KEY = "renshi_outbox_notified"
 
 
 class OutboxMessage(TenantBase):
@@ -50,19 +51,32 @@ async def enqueue(
 
     A second call with the same key records nothing: the work is already queued.
     """
+    await enqueue_many(session, [(actor_name, payload, idempotency_key)])
+
+
+async def enqueue_many(
+    session: AsyncSession, messages: list[tuple[str, dict[str, Any], str]]
+) -> None:
+    """`enqueue` for several (actor name, payload, idempotency key) at once: one statement."""
+    if not messages:
+        return
     await session.execute(
         insert(OutboxMessage)
         .values(
-            actor_name=actor_name,
-            payload=jsonable(payload),
-            idempotency_key=idempotency_key,
+            [
+                {"actor_name": name, "payload": jsonable(payload), "idempotency_key": key}
+                for name, payload, key in messages
+            ]
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
-    tenant = session.info[TENANT_INFO_KEY]
-    await session.execute(
-        text("SELECT pg_notify(:channel, :slug)"), {"channel": CHANNEL, "slug": tenant.slug}
-    )
+    if not session.info.get(NOTIFIED_KEY):
+        # One NOTIFY per transaction is enough: the relay then drains the whole tenant.
+        tenant = session.info[TENANT_INFO_KEY]
+        await session.execute(
+            text("SELECT pg_notify(:channel, :slug)"), {"channel": CHANNEL, "slug": tenant.slug}
+        )
+        session.info[NOTIFIED_KEY] = True
 
 
 def jsonable(value: Any) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,13 +20,12 @@ from sqlalchemy import any_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, outbox
-from domain.advances import ledger
 from domain.advances.chain import placements
-from domain.advances.models import OUTSTANDING_STATUSES, Advance, ApprovalStep
+from domain.advances.models import OUTSTANDING_STATUSES, Advance, ApprovalStep, LedgerEntry
 from domain.errors import DomainError
 from domain.identity.actions import Viewer
 from domain.identity.models import User
-from domain.notifications import display_name, notify, reader_of
+from domain.notifications import Draft, Reader, display_name, notify_many, readers_of
 from domain.organisation.models import Branch
 from domain.organisation.queries import managers_of_positions
 from domain.people.models import Employee
@@ -134,12 +134,28 @@ async def send_reminders(at: dt.datetime) -> ScanReport:
         zones = {b.id: b.time_zone for b in await session.scalars(select(Branch))}
         days = {branch_id: run_date(zone, at) for branch_id, zone in zones.items()}
         scan = _Scan(session, report, at)
-        advances = await session.scalars(
-            select(Advance).where(Advance.status.in_(OUTSTANDING_STATUSES))
+        # Only the settlement dates some branch acts on today are loaded (the index on
+        # status and date serves it); each advance is then judged on its branch's day.
+        offsets = {
+            -policy.due_soon_days,
+            1,
+            policy.escalate_manager_days,
+            policy.escalate_finance_days,
+        }
+        dates = {day - dt.timedelta(days=n) for day in set(days.values()) for n in offsets}
+        advances = list(
+            await session.scalars(
+                select(Advance).where(
+                    Advance.status.in_(OUTSTANDING_STATUSES),
+                    Advance.expected_settlement_date.in_(sorted(dates)),
+                )
+            )
         )
+        await scan.load(advances)
         for advance in advances:
             await scan.advance(advance, days[advance.branch_id], policy)
         await scan.approvals(zones, days, policy)
+        await scan.write()
     return report
 
 
@@ -148,6 +164,36 @@ class _Scan:
         self.session = session
         self.report = report
         self.at = at
+        self.users: dict[uuid.UUID, list[User]] = {}  # by employee
+        self.owed: dict[uuid.UUID, Decimal] = {}  # by advance
+        self.readers: dict[uuid.UUID, Reader] = {}  # by user
+        self.drafts: list[Draft] = []
+
+    async def load(self, advances: list[Advance]) -> None:
+        """What the advances' reminders need, a few queries for all of them."""
+        if not advances:
+            return
+        employees = {a.employee_id for a in advances}
+        users = list(
+            await self.session.scalars(
+                select(User).where(User.employee_id.in_(employees), User.is_active.is_(True))
+            )
+        )
+        for user in users:
+            self.users.setdefault(user.employee_id, []).append(user)  # type: ignore[arg-type]
+        await self._read(users)
+        owed = await self.session.execute(
+            select(LedgerEntry.advance_id, func.sum(LedgerEntry.amount))
+            .where(LedgerEntry.advance_id.in_([a.id for a in advances]))
+            .group_by(LedgerEntry.advance_id)
+        )
+        self.owed = {advance_id: Decimal(total) for advance_id, total in owed.all()}
+
+    async def _read(self, users: list[User]) -> list[Reader]:
+        missing = [u for u in users if u.id not in self.readers]
+        if missing:
+            self.readers |= await readers_of(self.session, missing)
+        return [self.readers[u.id] for u in users]
 
     async def advance(self, advance: Advance, day: dt.date, policy: ReminderPolicy) -> None:
         due = advance.expected_settlement_date
@@ -199,8 +245,7 @@ class _Scan:
                 continue
             requester = await self.session.get(Employee, advance.employee_id)
             assert requester is not None
-            for user in await self._approvers(step):
-                reader = await reader_of(self.session, user)
+            for reader in await self._read(await self._approvers(step)):
                 await self._notify(
                     reader,
                     "approval.waiting",
@@ -216,20 +261,15 @@ class _Scan:
                 )
 
     async def _tell_employee(self, advance: Advance, kind: str, day: dt.date) -> None:
-        users = await self.session.scalars(
-            select(User).where(User.employee_id == advance.employee_id, User.is_active.is_(True))
-        )
-        for user in users:
-            reader = await reader_of(self.session, user)
-            params = await self._advance_params(advance, reader)
+        for reader in await self._read(self.users.get(advance.employee_id, [])):
+            params = self._advance_params(advance, reader)
             await self._notify(reader, kind, advance.id, day, params, {"advance_id": advance.id})
 
     async def _escalate(self, advance: Advance, day: dt.date, users: list[User]) -> None:
         employee = await self.session.get(Employee, advance.employee_id)
         assert employee is not None
-        for user in users:
-            reader = await reader_of(self.session, user)
-            params = await self._advance_params(advance, reader)
+        for reader in await self._read(users):
+            params = self._advance_params(advance, reader)
             params |= {
                 "employee": display_name(employee, reader.locale),
                 "days": str((day - advance.expected_settlement_date).days),
@@ -238,8 +278,8 @@ class _Scan:
                 reader, "advance.escalated", advance.id, day, params, {"advance_id": advance.id}
             )
 
-    async def _advance_params(self, advance: Advance, reader: Any) -> dict[str, str]:
-        owed = await ledger.outstanding(self.session, advance.id)
+    def _advance_params(self, advance: Advance, reader: Reader) -> dict[str, str]:
+        owed = self.owed.get(advance.id, Decimal(0))
         return {
             "amount": reader.money(advance.amount, advance.currency),
             "outstanding": reader.money(owed, advance.currency),
@@ -258,8 +298,12 @@ class _Scan:
     ) -> None:
         # (tenant: the schema) subject, kind, local date, and the recipient.
         key = f"reminder:{kind}:{subject}:{day.isoformat()}:{reader.user.id}"
-        if await notify(self.session, reader, kind, key, params, data) is not None:
-            self.report.sent += 1
+        self.drafts.append(Draft(reader, kind, key, params, data))
+
+    async def write(self) -> None:
+        """Write the scan's reminders at once; those of earlier scans stay as they are."""
+        self.report.sent += len(await notify_many(self.session, self.drafts))
+        self.drafts = []
 
     async def _manager_users(self, advance: Advance, day: dt.date) -> list[User]:
         place = (await placements(self.session, {advance.employee_id}, day)).get(
