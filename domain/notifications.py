@@ -25,6 +25,7 @@ from sqlalchemy import (
     and_,
     any_,
     func,
+    literal,
     or_,
     select,
     update,
@@ -166,8 +167,10 @@ async def readers_of(session: AsyncSession, users: list[User]) -> dict[uuid.UUID
     )
     readers = {}
     for user in users:
-        place = places.get(user.employee_id) if user.employee_id else None
-        zone = zones.get(place.branch_id, tenant.time_zone) if place else tenant.time_zone
+        employee_id = user.employee_id
+        place = places.get(employee_id) if employee_id is not None else None
+        branch_id = place.branch_id if place else None
+        zone = zones.get(branch_id, tenant.time_zone) if branch_id else tenant.time_zone
         locale = negotiate(user.locale, None, tenant.locale)
         readers[user.id] = Reader(user, locale, formatting_locale(user.locale, locale), zone)
     return readers
@@ -280,7 +283,9 @@ async def notify_approval_requested(step_id: uuid.UUID) -> list[Notification]:
 async def _approvers(session: AsyncSession, step: ApprovalStep) -> list[User]:
     active = select(User).where(User.is_active.is_(True)).order_by(User.email)
     if step.approver_role is not None:
-        return list(await session.scalars(active.where(step.approver_role == any_(User.roles))))
+        return list(
+            await session.scalars(active.where(literal(step.approver_role) == any_(User.roles)))
+        )
     if step.approver_id is None:
         return []
     return list(await session.scalars(active.where(User.employee_id == step.approver_id)))

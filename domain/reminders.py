@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import any_, func, select
+from sqlalchemy import any_, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, outbox
@@ -326,7 +326,7 @@ class _Scan:
         return list(
             await self.session.scalars(
                 select(User)
-                .where(role == any_(User.roles), User.is_active.is_(True))
+                .where(literal(role) == any_(User.roles), User.is_active.is_(True))
                 .order_by(User.email)
             )
         )
