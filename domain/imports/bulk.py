@@ -33,6 +33,10 @@ from domain.people.models import Employee, EmployeePeriod, EmploymentEvent, Perf
 from tenants.context import current_tenant
 
 BATCH = 1000
+# Keys per look-up query. NOTE: with a thousand keys PostgreSQL prefers scanning a large
+# table whole to a thousand index probes, and an import grows its tables as it goes; with a
+# hundred it keeps using the index.
+LOOKUP = 100
 _ID_COUNTER = itertools.count(secrets.randbits(40))
 
 
@@ -155,10 +159,10 @@ async def load_events(
     if not employee_ids:
         return found
     ids = list(employee_ids)
-    for start in range(0, len(ids), BATCH):
+    for start in range(0, len(ids), LOOKUP):
         rows = await session.scalars(
             select(EmploymentEvent)
-            .where(EmploymentEvent.employee_id.in_(ids[start : start + BATCH]))
+            .where(EmploymentEvent.employee_id.in_(ids[start : start + LOOKUP]))
             .order_by(EmploymentEvent.effective_date, EmploymentEvent.seq)
         )
         for event in rows:

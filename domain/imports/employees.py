@@ -38,7 +38,6 @@ import hashlib
 import logging
 import pickle
 import re
-import secrets
 import tempfile
 import time
 import uuid
@@ -57,6 +56,7 @@ from domain.clock import local_today
 from domain.errors import DomainError
 from domain.imports.bulk import (
     BATCH,
+    LOOKUP,
     BulkWriter,
     DraftEvent,
     derive_periods,
@@ -120,6 +120,7 @@ class Parsed:
     number: str
     values: dict[str, Any]
     failed: frozenset[str] = frozenset()  # fields whose cells broke a rule
+    id: uuid.UUID | None = None  # a new employee's id, once their row is copied
 
     def get(self, field: str) -> Any:
         return self.values.get(field)
@@ -233,7 +234,6 @@ class EmployeeImport:
         self.seats: dict[str, uuid.UUID] = {}  # manager in the file -> their seat
         self.outside_managers: dict[str, uuid.UUID] = {}  # manager not in the file -> position
         self.made_positions = False
-        self.run_key = secrets.token_bytes(16)  # new employees' ids derive from it
         self.position_ids: dict[_PositionKey, uuid.UUID] = {}
         self.existing_numbers: set[str] = set()  # numbers of the file already recorded
         # (field, column, default) of each field the mapping uses, in parsing order.
@@ -292,16 +292,17 @@ class EmployeeImport:
                 self._check_row(parsed, existing.get(parsed.number))
                 if parsed.failed:
                     continue
-                # Checked rows wait on disk for the writing pass: no second parse, and
-                # memory stays flat.
-                record = (parsed.row, parsed.number, parsed.values)
-                pickle.dump(record, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
                 # NOTE: a new employee's own row needs nothing from later passes, so it is
                 # copied now, while the database would otherwise idle; a problem anywhere
                 # later still rolls it back with the rest.
                 clean = self.report.problem_count == problems and not self.report.rejected
                 if clean and parsed.number not in existing:
+                    parsed.id = new_id()
                     writer.employee(self._employee_row(parsed))
+                # Checked rows wait on disk for the writing pass: no second parse, and
+                # memory stays flat.
+                record = (parsed.row, parsed.number, parsed.values, parsed.id)
+                pickle.dump(record, self.spool, protocol=pickle.HIGHEST_PROTOCOL)
             if not self.report.rejected:
                 await writer.flush_if_full()
         await writer.wait()
@@ -386,10 +387,10 @@ class EmployeeImport:
 
     async def _existing(self, session: AsyncSession, numbers: list[str]) -> dict[str, _Existing]:
         found: dict[str, _Existing] = {}
-        for start in range(0, len(numbers), BATCH):
+        for start in range(0, len(numbers), LOOKUP):
             rows = await session.execute(
                 select(Employee.employee_number, Employee.id, Employee.hire_date).where(
-                    Employee.employee_number.in_(numbers[start : start + BATCH])
+                    Employee.employee_number.in_(numbers[start : start + LOOKUP])
                 )
             )
             found.update({number: _Existing(eid, hired) for number, eid, hired in rows})
@@ -401,10 +402,10 @@ class EmployeeImport:
         self.spool.seek(0)
         while True:
             try:
-                row, number, values = pickle.load(self.spool)  # noqa: S301  (written above)
+                row, number, values, ident = pickle.load(self.spool)  # noqa: S301  (ours)
             except EOFError:
                 return
-            yield Parsed(row, number, values)
+            yield Parsed(row, number, values, id=ident)
 
     def _parsed_rows(self, *, count: bool = False) -> Iterator[Parsed]:
         for row in self.source.rows():
@@ -772,12 +773,13 @@ class EmployeeImport:
             events: dict[uuid.UUID, list[Any]] = {}
             if numbers:  # only then does the chunk need the session before the last batch
                 await writer.wait()
-                employees = {
-                    e.employee_number: e
-                    for e in await session.scalars(
-                        select(Employee).where(Employee.employee_number.in_(numbers))
+                for start in range(0, len(numbers), LOOKUP):
+                    found = await session.scalars(
+                        select(Employee).where(
+                            Employee.employee_number.in_(numbers[start : start + LOOKUP])
+                        )
                     )
-                }
+                    employees.update((e.employee_number, e) for e in found)
                 events = await load_events(session, [e.id for e in employees.values()])
             for index, parsed in enumerate(chunk):
                 if index % 50 == 0:
@@ -914,16 +916,10 @@ class EmployeeImport:
         )
         return money.amount, money.currency, period
 
-    def _employee_id(self, number: str) -> uuid.UUID:
-        """The id of a new employee: the same in every pass of this run, never stored."""
-        digest = hashlib.blake2b(number.encode(), key=self.run_key, digest_size=16).digest()
-        return uuid.UUID(bytes=digest, version=4)
-
     def _employee_row(self, parsed: Parsed) -> dict[str, Any]:
         values = parsed.values
-        employee_id = self._employee_id(parsed.number)
         row: dict[str, Any] = {
-            "id": employee_id,
+            "id": parsed.id,
             "employee_number": parsed.number,
             "given_name": values["given_name"],
             "family_name": values["family_name"],
@@ -948,7 +944,8 @@ class EmployeeImport:
 
     def _hire(self, writer: BulkWriter, parsed: Parsed) -> None:
         values = parsed.values
-        employee_id = self._employee_id(parsed.number)
+        employee_id = parsed.id
+        assert employee_id is not None  # copied in the checking pass
         branch: _Ref = values["branch"]
         level: _Ref | None = values.get("job_level")
         position = self._placement(parsed, None)

@@ -27,6 +27,7 @@ from domain import audit
 from domain.errors import DomainError
 from domain.imports.bulk import (
     BATCH,
+    LOOKUP,
     BulkWriter,
     DraftEvent,
     derive_periods,
@@ -241,12 +242,15 @@ class Loader:
         await self.writer.flush()  # reference data first: people point at it
         for chunk in _chunks(iter(drafts), BATCH):
             await self.writer.wait()
-            rows = await self.session.execute(
-                select(Employee.employee_number, Employee.id).where(
-                    Employee.employee_number.in_([d.number for d in chunk])
+            found: dict[str, uuid.UUID] = {}
+            numbers = [d.number for d in chunk]
+            for start in range(0, len(numbers), LOOKUP):
+                rows = await self.session.execute(
+                    select(Employee.employee_number, Employee.id).where(
+                        Employee.employee_number.in_(numbers[start : start + LOOKUP])
+                    )
                 )
-            )
-            found = {number: ident for number, ident in rows.tuples()}
+                found.update({number: ident for number, ident in rows.tuples()})
             recorded = await load_events(self.session, list(found.values()))
             for index, draft in enumerate(chunk):
                 if index % 50 == 0:
