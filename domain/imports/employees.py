@@ -4,7 +4,8 @@ Rows are streamed in three passes, so memory grows only with the set of employee
 and the positions made, never with whole rows:
 1. every cell is checked with the domain's own rules, duplicate employee numbers and
    new employees' missing fields are reported, and manager references are collected; the
-   checked rows go to a temporary spool file;
+   checked rows go to a temporary spool file, and new employees' own rows are copied
+   already (they depend on nothing later, and a later problem rolls them back too);
 2. managers are matched, by employee number and then by name, in the file (read again,
    lightly) and among the tenant's employees; reporting loops are reported;
 3. the spooled rows are written in batches inside one transaction: new employees get a
