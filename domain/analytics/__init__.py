@@ -1,0 +1,1 @@
+"""HR risk analytics: risk scores, department patterns, attrition models and fairness."""
