@@ -30,6 +30,7 @@ from schema.organisation import (
     Position,
 )
 from schema.people import Employee, PeopleMutations, PeopleQueries
+from schema.risk_patterns import RiskPatternQueries
 
 
 @strawberry.type(description="Entry points for reading.")
@@ -50,7 +51,14 @@ class RootQuery:
 
 Query = merge_types(
     "Query",
-    (RootQuery, OrganisationQueries, PeopleQueries, AdvanceQueries, NotificationQueries),
+    (
+        RootQuery,
+        OrganisationQueries,
+        PeopleQueries,
+        AdvanceQueries,
+        NotificationQueries,
+        RiskPatternQueries,
+    ),
 )
 Mutation = merge_types(
     "Mutation",
