@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import importlib
 import json
 import logging
@@ -231,6 +232,84 @@ def scheduler_command() -> None:
     os.environ["DATABASE_URL"] = database_url()
     get_settings.cache_clear()
     sys.exit(run())
+
+
+@main.group()
+def jobs() -> None:
+    """Look at background work: schedules, queues and failures."""
+
+
+@jobs.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of tables.")
+def jobs_status(as_json: bool) -> None:
+    """Queue depths, failed messages and the last run of each schedule, per tenant."""
+    from workers import actors
+    from workers import broker as brokers
+    from workers.jobs import jobs_status as collect
+    from workers.scheduler import SCHEDULES
+
+    actors.import_all()
+    triggers = {job: trigger for job, (trigger, _) in SCHEDULES.items()}
+
+    async def work() -> Any:
+        broker = brokers.install(brokers.make_broker(brokers.configured_url()))
+        try:
+            return await collect(broker, triggers)
+        finally:
+            brokers.uninstall(broker)
+
+    status = run_async(work)
+    if as_json:
+        click.echo(json.dumps(status.as_json(), indent=2, ensure_ascii=False))
+        return
+    _print_jobs_status(status)
+
+
+def _print_jobs_status(status: Any) -> None:
+    def when(moment: Any) -> str:
+        return moment.isoformat(timespec="seconds") if moment else "never"
+
+    click.echo("Schedules")
+    emit(
+        [
+            {
+                "job": s.job,
+                "last run": when(s.last_run_at),
+                "tenants": "" if s.last_tenants is None else s.last_tenants,
+                "runs": s.runs,
+                "next run": when(s.next_run_at),
+            }
+            for s in status.schedules
+        ],
+        False,
+        ["job", "last run", "tenants", "runs", "next run"],
+    )
+    click.echo(f"\nQueues ({status.broker})")
+    emit(
+        [dataclasses.asdict(q) for q in status.queues],
+        False,
+        ["queue", "ready", "delayed", "dead"],
+    )
+    click.echo("\nTenants (failed: last 7 days)")
+    scheduled = sorted({actor for t in status.tenants for actor in t.last_runs})
+    rows = []
+    for tenant in status.tenants:
+        row = {
+            "tenant": tenant.slug,
+            "status": tenant.status,
+            "outbox": tenant.outbox_waiting,
+            "stuck": tenant.outbox_stuck,
+            "queued": "-" if tenant.queued is None else tenant.queued,
+            "failed": tenant.failed_recently,
+        }
+        for actor in scheduled:
+            run = tenant.last_runs.get(actor)
+            row[actor] = f"{when(run['finished_at'])} {run['status']}" if run else "never"
+        rows.append(row)
+    emit(rows, False, ["tenant", "status", "outbox", "stuck", "queued", "failed", *scheduled])
+    for tenant in status.tenants:
+        if tenant.last_failure:
+            click.echo(f"  {tenant.slug}: last failure: {tenant.last_failure}")
 
 
 def _start_worker_process() -> Any:

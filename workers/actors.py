@@ -20,6 +20,7 @@ import dramatiq
 
 from tenants.context import current_tenant_or_none, use_tenant
 from workers import runtime
+from workers.jobs import SCHEDULED_ACTORS
 from workers.middleware import SCOPED_OPTION, TenantRequired
 
 
@@ -74,9 +75,11 @@ def actor(
     *,
     queue_name: str = "default",
     tenant_scoped: bool = True,
+    scheduled: bool = False,
     **options: Any,
 ) -> Callable[[Callable[..., Any]], ActorRef]:
-    """Record an actor. Tenant-scoped actors (the default) refuse messages without a tenant."""
+    """Record an actor. Tenant-scoped actors (the default) refuse messages without a tenant;
+    the last run of a `scheduled` one is recorded per tenant for `renshi jobs status`."""
 
     def record(fn: Callable[..., Any]) -> ActorRef:
         spec = ActorSpec(
@@ -90,6 +93,8 @@ def actor(
         if known is not None and known.fn is not fn:
             raise ValueError(f"An actor named {spec.name!r} is already recorded.")
         _specs[spec.name] = spec
+        if scheduled:
+            SCHEDULED_ACTORS.add(spec.name)
         for broker in _declared_on:
             declare(broker, spec)
         return ActorRef(spec.name)

@@ -26,6 +26,7 @@ from dramatiq.middleware import (
 from sqlalchemy.engine import make_url
 
 from workers import actors
+from workers.jobs import JobLedger
 from workers.middleware import TenantContext, should_retry
 from workers.runtime import EventLoop
 
@@ -47,6 +48,7 @@ def middleware() -> list[Middleware]:
         ShutdownNotifications(),
         Callbacks(),
         Pipelines(),
+        JobLedger(),  # before Retries: its after-hooks run after Retries' (reverse order)
         Retries(min_backoff=MIN_BACKOFF_MS, max_backoff=MAX_BACKOFF_MS, retry_when=should_retry),
         TenantContext(),
         EventLoop(),

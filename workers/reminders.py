@@ -13,7 +13,7 @@ log = logging.getLogger(__name__)
 QUEUE = "reminders"
 
 
-@actor("reminders.scan", queue_name=QUEUE)
+@actor("reminders.scan", queue_name=QUEUE, scheduled=True)
 async def scan(at: str) -> None:
     """Send the reminders due at the instant `at` (ISO 8601, with its offset)."""
     report = await reminders.send_reminders(dt.datetime.fromisoformat(at))

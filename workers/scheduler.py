@@ -18,6 +18,7 @@ import contextlib
 import datetime as dt
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -26,6 +27,7 @@ from sqlalchemy import text
 
 from tenants.database import get_engine
 from tenants.registry import list_tenants
+from workers.jobs import record_schedule_run
 from workers.reminders import scan
 
 log = logging.getLogger(__name__)
@@ -46,20 +48,28 @@ async def fan_out_reminders(at: dt.datetime | None = None) -> int:
 
     await asyncio.to_thread(send)
     log.info("Asked %d tenant(s) to scan for reminders at %s.", len(tenants), instant)
+    await record_schedule_run("reminders", dt.datetime.fromisoformat(instant), len(tenants))
     return len(tenants)
+
+
+# Each job fans one actor out to every active tenant; `renshi jobs status` lists them.
+SCHEDULES: dict[str, tuple[CronTrigger, Callable[[], Awaitable[int]]]] = {
+    "reminders": (HOURLY, fan_out_reminders),
+    # TODO(#6): the nightly risk re-score joins here once analytics has its actor.
+}
 
 
 def build_scheduler() -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone=dt.UTC)
-    scheduler.add_job(
-        fan_out_reminders,
-        HOURLY,
-        id="reminders",
-        coalesce=True,  # after a pause, one catch-up run rather than one per missed hour
-        misfire_grace_time=3600,
-        max_instances=1,
-    )
-    # TODO(#6): the nightly risk re-score joins here once analytics has its actor.
+    for job, (trigger, fan_out) in SCHEDULES.items():
+        scheduler.add_job(
+            fan_out,
+            trigger,
+            id=job,
+            coalesce=True,  # after a pause, one catch-up run rather than one per missed one
+            misfire_grace_time=3600,
+            max_instances=1,
+        )
     return scheduler
 
 
