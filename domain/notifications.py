@@ -112,6 +112,14 @@ TEMPLATES = {
             "{due} and is {days} days overdue; {outstanding} is still outstanding."
         ),
     ),
+    "risk.alert": Template(
+        subject=N_("{employee}'s advance risk rose to {band} ({score})"),
+        body=N_(
+            "{employee}'s advance risk score is {score} of 100, at or above the {band} "
+            "threshold of {threshold}. Main reasons: {reasons} Open the employee in "
+            "Renshi to see the whole explanation and to acknowledge the alert."
+        ),
+    ),
     "approval.waiting": Template(
         subject=N_("Reminder: an advance of {amount} for {requester} awaits your approval"),
         body=N_(

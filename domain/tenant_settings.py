@@ -24,6 +24,9 @@ DEFAULTS: dict[str, Any] = {
         "escalate_finance_days": 7,
         "approval_wait_hours": 16,
     },
+    # Risk score bands and alerts (see domain.analytics.alerts): scores from `medium` up
+    # are medium, from `high` up high; rising into a band raises an alert.
+    "analytics.risk_thresholds": {"medium": "40", "high": "70"},
 }
 
 
