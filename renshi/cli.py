@@ -601,6 +601,7 @@ def schema_export(output: Path) -> None:
 
 
 import renshi.cli_import  # noqa: E402, F401  (registers `renshi import`)
+from renshi import cli_risk  # noqa: E402, F401  (registers `renshi risk`)
 
 if __name__ == "__main__":
     main()
