@@ -1,0 +1,189 @@
+"""Advance risk scores under the points model: features, exact scores, alerts, access.
+
+Sunrise Energy (tests/advance_fixtures.py) hires four more sales reps 800 days before
+today, each paid 20,000 CNY a month, and gives them a history:
+
+- Risky: a 20,000 advance paid out and 60 days overdue, ratings 4 then 2, two penalties;
+- Late: a 6,000 advance paid out and 30 days overdue;
+- Picky: a 12,000 request rejected, one reward;
+- Quiet: nothing.
+
+Dates are relative to today in Shanghai, so the scores hold whenever the suite runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pytest_asyncio
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain import clock
+from domain.analytics.features import features_as_of
+from tenants.context import use_tenant
+from tests.advance_fixtures import (
+    Company,
+    approved_and_paid,
+    build_company,
+    call,
+    own_client,
+    pk,
+    raw_session,
+    submitted,
+)
+from tests.conftest import GraphQLClient
+from tests.people_fixtures import mutate
+
+TODAY = clock.local_today("Asia/Shanghai")
+HIRED = TODAY - dt.timedelta(days=800)
+SCENARIO = ("risky", "late", "picky", "quiet")
+
+
+def days_ago(days: int) -> str:
+    return (TODAY - dt.timedelta(days=days)).isoformat()
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def company(engine: AsyncEngine, app: Any) -> Company:
+    async with own_client(app) as gql:
+        company = await build_company(engine, gql)
+        hr = company.token("hr")
+        for number, key in enumerate(SCENARIO, start=90):
+            hired = await mutate(
+                gql,
+                hr,
+                "hireEmployee",
+                {
+                    "employeeNumber": f"S{number:03}",
+                    "givenName": key.title(),
+                    "familyName": "Sun",
+                    "hireDate": HIRED.isoformat(),
+                    "branchId": company.ids["sh"],
+                    "positionId": company.ids["rep_pos"],
+                    "salary": {"amount": {"amount": "20000"}},
+                },
+                "employee { id }",
+            )
+            company.ids[key] = hired["employee"]["id"]
+        await give_history(gql, company)
+    return company
+
+
+async def give_history(gql: GraphQLClient, company: Company) -> None:
+    hr, ids = company.token("hr"), company.ids
+    risky = await approved_and_paid(gql, company, "risky", "20000", "Trade fair")
+    late = await approved_and_paid(gql, company, "late", "6000", "Client visit")
+    await overdue_since(company, risky, 60)
+    await overdue_since(company, late, 30)
+    for period, rating, days in (("2025", "4", 300), ("2026H1", "2", 30)):
+        await mutate(
+            gql,
+            hr,
+            "recordPerformanceReview",
+            {
+                "employeeId": ids["risky"],
+                "period": period,
+                "rating": rating,
+                "reviewedOn": days_ago(days),
+            },
+            "employee { id }",
+        )
+    for kind, who, days in (
+        ("penalty", "risky", 10),
+        ("penalty", "risky", 100),
+        ("reward", "picky", 20),
+    ):
+        await mutate(
+            gql,
+            hr,
+            "recordRewardOrPenalty",
+            {
+                "employeeId": ids[who],
+                "kind": kind,
+                "occurredOn": days_ago(days),
+                "category": "conduct",
+            },
+            "employee { id }",
+        )
+    await rejected(gql, company, "picky", "12000")
+
+
+async def overdue_since(company: Company, advance_id: str, days: int) -> None:
+    """Set-up straight in the schema: requests refuse settlement dates in the past."""
+    async with raw_session(company) as session:
+        await session.execute(
+            text("UPDATE advances SET expected_settlement_date = :due WHERE id = :id"),
+            {"due": TODAY - dt.timedelta(days=days), "id": pk(advance_id)},
+        )
+
+
+async def rejected(gql: GraphQLClient, company: Company, who: str, amount: str) -> str:
+    advance_id = await submitted(gql, company, who, amount, "Expo booth")
+    body = await gql.execute(
+        "query($id: ID!) { advance(id: $id) { approvalChain { id approver { id } } } }",
+        {"id": advance_id},
+        token=company.token("admin"),
+    )
+    step = body["data"]["advance"]["approvalChain"][0]
+    approver = next(
+        k for k, v in company.ids.items() if v == step["approver"]["id"] and k in company.tokens
+    )
+    decided = await call(
+        gql,
+        company.token(approver),
+        "decideApproval",
+        {"stepId": step["id"], "approve": False, "comment": "Not this year"},
+        select="step { status }",
+    )
+    assert decided["userErrors"] == [], decided
+    return advance_id
+
+
+async def features_of(company: Company, as_of: dt.date, *keys: str) -> dict[str, Any]:
+    with use_tenant(company.tenant.tenant):
+        async with raw_session(company) as session:
+            found = await features_as_of(session, as_of, [pk(company.ids[k]) for k in keys])
+    by_pk = {pk(company.ids[k]): k for k in keys}
+    return {by_pk[employee_id]: f for employee_id, f in found.items()}
+
+
+async def test_features_read_the_advance_and_people_history_as_of_today(company: Company) -> None:
+    found = await features_of(company, TODAY, *SCENARIO)
+
+    risky = found["risky"]
+    assert (risky.outstanding, risky.outstanding_to_salary) == (
+        Decimal("20000.00"),
+        Decimal("1.00"),
+    )
+    assert (risky.max_overdue_days, risky.advances_total, risky.advances_12m) == (60, 1, 1)
+    assert (risky.last_rating, risky.rating_trend) == (Decimal("2.00"), Decimal("-2.00"))
+    assert (risky.penalties_12m, risky.rewards_12m) == (2, 0)
+    assert (risky.tenure_years, risky.years_since_promotion) == (Decimal("2.19"), Decimal("2.19"))
+    assert risky.monthly_salary == Decimal("20000.0000")
+    assert (risky.job_level_rank, risky.status) == (3, "active")
+    assert found["late"].max_overdue_days == 30
+    assert found["late"].outstanding_to_salary == Decimal("0.30")
+    assert (found["picky"].rejections_12m, found["picky"].rewards_12m) == (1, 1)
+    assert found["picky"].outstanding == Decimal("0.00")
+    assert found["quiet"].advances_total == 0
+
+
+async def test_features_as_of_a_past_date_ignore_later_events(company: Company) -> None:
+    # Yesterday nothing of the advances existed, one penalty and one review were ahead.
+    found = await features_of(company, TODAY - dt.timedelta(days=15), "risky", "picky")
+
+    risky = found["risky"]
+    assert (risky.advances_total, risky.outstanding, risky.max_overdue_days) == (
+        0,
+        Decimal("0.00"),
+        0,
+    )
+    assert risky.penalties_12m == 1
+    assert (risky.last_rating, risky.rating_trend) == (Decimal("2.00"), Decimal("-2.00"))
+    assert (found["picky"].rejections_12m, found["picky"].rewards_12m) == (0, 1)
+
+    earlier = await features_of(company, TODAY - dt.timedelta(days=60), "risky")
+    assert (earlier["risky"].last_rating, earlier["risky"].rating_trend) == (Decimal("4.00"), None)
