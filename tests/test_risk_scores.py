@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import clock
 from domain.analytics.features import features_as_of
+from domain.analytics.scoring import score_employees
 from tenants.context import use_tenant
 from tests.advance_fixtures import (
     Company,
@@ -187,3 +188,55 @@ async def test_features_as_of_a_past_date_ignore_later_events(company: Company) 
 
     earlier = await features_of(company, TODAY - dt.timedelta(days=60), "risky")
     assert (earlier["risky"].last_rating, earlier["risky"].rating_trend) == (Decimal("4.00"), None)
+
+
+async def score_today(company: Company) -> Any:
+    with use_tenant(company.tenant.tenant):
+        return await score_employees(TODAY)
+
+
+async def latest_rows(company: Company) -> dict[str, Any]:
+    by_pk = {pk(company.ids[k]): k for k in SCENARIO}
+    async with raw_session(company) as session:
+        rows = await session.execute(
+            text(
+                "SELECT DISTINCT ON (employee_id) employee_id, as_of, score, band, probability,"
+                " factors, model_kind, model_version FROM risk_scores"
+                " WHERE employee_id = ANY(:ids) ORDER BY employee_id, scored_at DESC, id DESC"
+            ),
+            {"ids": list(by_pk)},
+        )
+        return {by_pk[row.employee_id]: row for row in rows}
+
+
+def contributions(row: Any) -> list[tuple[str, str]]:
+    return [(f["name"], f["contribution"]) for f in row.factors]
+
+
+async def test_the_points_model_scores_each_employee_exactly(company: Company) -> None:
+    report = await score_today(company)
+
+    assert report.scored == 34
+    assert (report.model_kind, report.model_version) == ("points", "points-1")
+    rows = await latest_rows(company)
+    assert {k: (r.score, r.band) for k, r in rows.items()} == {
+        "risky": (Decimal("58.00"), "medium"),
+        "late": (Decimal("23.00"), "low"),
+        "picky": (Decimal("11.00"), "low"),
+        "quiet": (Decimal("10.00"), "low"),
+    }
+    assert contributions(rows["risky"]) == [
+        ("advance_overdue", "20.00"),
+        ("advance_outstanding", "10.00"),
+        ("performance_decline", "10.00"),
+        ("penalties", "8.00"),
+    ]
+    assert contributions(rows["late"]) == [
+        ("advance_overdue", "10.00"),
+        ("advance_outstanding", "3.00"),
+    ]
+    assert contributions(rows["picky"]) == [("rejections", "4.00"), ("rewards", "-3.00")]
+    assert contributions(rows["quiet"]) == []
+    assert {(r.as_of, r.probability, r.model_kind) for r in rows.values()} == {
+        (TODAY, None, "points")
+    }

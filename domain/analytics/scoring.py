@@ -1,0 +1,222 @@
+"""Scoring employees' advance risk as of a date, storing the scores, raising alerts.
+
+One call scores one employee (after an event about them) or the whole tenant (nightly)
+with the same queries: features for everyone at once (`domain.analytics.features`),
+the model in memory, the scores written in one statement (COPY for a large batch),
+then the threshold crossings. Every score row names the model that made it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain import audit, clock
+from domain.analytics import alerts, points
+from domain.analytics.features import features_as_of
+from domain.analytics.models import RiskScore
+from domain.identity.actions import Viewer
+from domain.permissions import require_any_role
+from tenants.binding import tenant_session
+from tenants.context import current_tenant
+
+log = logging.getLogger(__name__)
+
+# From this many rows the scores are written with COPY rather than INSERT.
+COPY_FROM = 500
+SCORE_COLUMNS = (
+    "employee_id",
+    "as_of",
+    "score",
+    "band",
+    "probability",
+    "factors",
+    "model_kind",
+    "model_version",
+    "model_id",
+    "scored_at",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoringReport:
+    """What one scoring run did."""
+
+    as_of: dt.date
+    scored: int
+    alerts_raised: int
+    alerts_closed: int
+    model_kind: str
+    model_version: str
+    seconds: float
+
+
+async def score_employees(
+    as_of: dt.date | None = None, employee_ids: Sequence[uuid.UUID] | None = None
+) -> ScoringReport:
+    """Score the current tenant's employees (all, or `employee_ids`) as of a date
+    (default: today in the tenant's time zone), in one transaction."""
+    started = time.perf_counter()
+    day = as_of or clock.local_today(current_tenant().time_zone)
+    async with tenant_session() as session:
+        report = await score_in(session, day, employee_ids)
+    report = dataclasses.replace(report, seconds=round(time.perf_counter() - started, 3))
+    log.info(
+        "Scored %d employees as of %s with %s; %d alerts raised, %d closed.",
+        report.scored,
+        day,
+        report.model_version,
+        report.alerts_raised,
+        report.alerts_closed,
+    )
+    return report
+
+
+async def score_in(
+    session: AsyncSession, as_of: dt.date, employee_ids: Sequence[uuid.UUID] | None = None
+) -> ScoringReport:
+    """`score_employees` inside the caller's transaction."""
+    at = clock.now()
+    thresholds = await alerts.risk_thresholds(session)
+    features = await features_as_of(session, as_of, employee_ids)
+    # TODO(#6): once the model engineer's trained advance-risk model exists
+    # (`risk_models`, kind 'advance_risk', active), load it here (checking its hash) and
+    # score with it, storing model_kind 'trained', its version, id and probability; the
+    # points model stays the fallback for tenants without one.
+    scored = [points.score(f, thresholds) for f in features.values()]
+    if not scored:
+        return ScoringReport(as_of, 0, 0, 0, points.MODEL_KIND, points.MODEL_VERSION, 0.0)
+
+    previous = await _previous_bands(session, [s.employee_id for s in scored])
+    rows = [_row(s, as_of, at) for s in scored]
+    await _write_scores(session, rows)
+
+    rising = alerts.crossings(scored, previous)
+    score_ids = await _score_ids(session, [s.employee_id for s in rising], at)
+    crossings = [
+        alerts.Crossing(s, score_ids.get(s.employee_id), getattr(thresholds, s.band))
+        for s in rising
+    ]
+    closed = await alerts.close_fallen(session, scored, at)
+    raised = await alerts.raise_alerts(session, crossings, as_of, at)
+    return ScoringReport(
+        as_of,
+        len(scored),
+        len(raised),
+        closed,
+        points.MODEL_KIND,
+        points.MODEL_VERSION,
+        0.0,
+    )
+
+
+def _row(scored: points.Scored, as_of: dt.date, at: dt.datetime) -> dict[str, Any]:
+    return {
+        "employee_id": scored.employee_id,
+        "as_of": as_of,
+        "score": scored.score,
+        "band": scored.band,
+        "probability": scored.probability,
+        "factors": [f.as_json() for f in scored.factors],
+        "model_kind": points.MODEL_KIND,
+        "model_version": points.MODEL_VERSION,
+        "model_id": None,
+        "scored_at": at,
+    }
+
+
+async def _write_scores(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    if len(rows) < COPY_FROM:
+        await session.execute(insert(RiskScore), rows)
+        return
+    # COPY: a nightly batch of 100,000 rows goes in well under a second. The session's
+    # own connection, so the rows commit or roll back with the rest of the run.
+    import json
+
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    records = [
+        tuple(json.dumps(row[c]) if c == "factors" else row[c] for c in SCORE_COLUMNS)
+        for row in rows
+    ]
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        "risk_scores",
+        records=records,
+        columns=SCORE_COLUMNS,
+        schema_name=current_tenant().schema,
+    )
+
+
+async def _previous_bands(
+    session: AsyncSession, employee_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, str]:
+    """Each employee's band at their latest stored score: an index probe per employee."""
+    statement = text(
+        """
+        SELECT e.id, (
+          SELECT r.band FROM risk_scores r WHERE r.employee_id = e.id
+           ORDER BY r.scored_at DESC, r.id DESC LIMIT 1
+        ) AS band
+          FROM unnest(:ids) AS e(id)
+        """
+    ).bindparams(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
+    rows = await session.execute(statement, {"ids": employee_ids})
+    return {row.id: row.band for row in rows if row.band is not None}
+
+
+async def _score_ids(
+    session: AsyncSession, employee_ids: list[uuid.UUID], at: dt.datetime
+) -> dict[uuid.UUID, int]:
+    if not employee_ids:
+        return {}
+    rows = await session.execute(
+        select(RiskScore.employee_id, RiskScore.id).where(
+            RiskScore.employee_id.in_(employee_ids), RiskScore.scored_at == at
+        )
+    )
+    return {employee_id: score_id for employee_id, score_id in rows}
+
+
+async def latest_score(
+    session: AsyncSession, viewer: Viewer, employee_id: uuid.UUID
+) -> RiskScore | None:
+    """An employee's latest score, for admin and hr only; the read is audited."""
+    require_any_role(viewer, *alerts.RISK_READERS)
+    found: RiskScore | None = await session.scalar(
+        select(RiskScore)
+        .where(RiskScore.employee_id == employee_id)
+        .order_by(RiskScore.scored_at.desc(), RiskScore.id.desc())
+        .limit(1)
+    )
+    audit.record(
+        session,
+        actor_id=viewer.id,
+        action="risk.score.read",
+        entity_type="employee",
+        entity_id=employee_id,
+        after={"risk_score_id": found.id if found else None},
+    )
+    return found
+
+
+async def read_score(viewer: Viewer, employee_id: uuid.UUID) -> RiskScore | None:
+    """`latest_score` in a transaction of its own, so the audit entry commits."""
+    async with tenant_session() as session:
+        return await latest_score(session, viewer, employee_id)
+
+
+async def rescore_employee(employee_id: uuid.UUID, as_of: dt.date | None = None) -> ScoringReport:
+    """Re-score one employee after an event about them (a gone employee is skipped)."""
+    report = await score_employees(as_of, [employee_id])
+    if report.scored == 0:
+        log.debug("Employee %s has no record in force; nothing to score.", employee_id)
+    return report
