@@ -106,7 +106,8 @@ class PatternComparison:
         description="Benjamini-Hochberg adjusted over the units tested on this metric."
     )
     flagged: bool = strawberry.field(
-        description="ratio at least minRatio (or the rest at 0) and adjustedPValue at most alpha."
+        description="ratio at least minRatio (or the rest at 0), adjustedPValue at most "
+        "alpha, and at least minCases cases behind the unit's value."
     )
 
 
@@ -132,6 +133,9 @@ class RiskPatterns:
     )
     min_ratio: float = strawberry.field(description="The smallest effect size flagged.")
     alpha: float = strawberry.field(description="The largest adjusted p-value flagged.")
+    min_cases: int = strawberry.field(
+        description="The fewest cases (people overdue, leavers, ...) a flag stands on."
+    )
     tenant: PatternMetrics = strawberry.field(description="The whole tenant's figures.")
     units: list[UnitRiskPattern] = strawberry.field(
         description="Every unit in force on asOf, flagged ones first, then by name."
@@ -186,6 +190,7 @@ class RiskPatternQueries:
             window_start=found.window_start,
             min_ratio=patterns.MIN_RATIO,
             alpha=patterns.ALPHA,
+            min_cases=patterns.MIN_CASES,
             tenant=PatternMetrics.of(found.tenant, locale),
             units=rows,
         )

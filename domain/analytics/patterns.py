@@ -24,8 +24,10 @@ Each metric is tested one-sided ("is the unit worse than the rest?") with a test
 accounts for the unit's size: Fisher's exact test for the two shares, the Poisson E-test
 for attrition (leavers against person-years) and Welch's t-test for the lag. p-values are
 adjusted with Benjamini-Hochberg across the units tested for the same metric, and a unit
-is flagged on a metric only if the adjusted p-value is at most `ALPHA` and its value is
-at least `MIN_RATIO` times the rest's: big enough to matter and unlikely to be chance.
+is flagged on a metric only if the adjusted p-value is at most `ALPHA`, its value is at
+least `MIN_RATIO` times the rest's (or the rest's is 0), and at least `MIN_CASES` cases
+(people overdue, advances written off, leavers, settlements) stand behind it: big enough
+to matter, unlikely to be chance, and more than an anecdote.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any
 
 from scipy import stats
@@ -61,9 +64,12 @@ from i18n import N_
 # Only these roles see patterns (issue #6: admin and hr see scores and patterns).
 PATTERN_READERS = ("admin", "hr")
 METRICS = ("overdue_rate", "settlement_lag", "write_off_rate", "attrition_rate")
-# A flag needs both: the unit at least 1.5 times the rest, and an adjusted p-value <= 5 %.
+# A flag needs all three: the unit at least 1.5 times the rest, an adjusted p-value of at
+# most 5 %, and at least three cases behind the unit's figure (one late person, however
+# small the team, is an anecdote, not a pattern).
 MIN_RATIO = 1.5
 ALPHA = 0.05
+MIN_CASES = 3
 
 
 @dataclasses.dataclass(slots=True)
@@ -421,7 +427,7 @@ def _metrics(
         write_off_amount=Money.of(written, currency),
         leavers=tally.leavers,
         average_headcount=average_headcount,
-        attrition_rate=_share(tally.leavers, average_headcount),
+        attrition_rate=_share(tally.leavers * window_days, tally.person_days),
     )
 
 
@@ -434,8 +440,9 @@ class _Tested:
     unit_id: uuid.UUID
     metric: str
     test: str
-    unit_value: float
-    rest_value: float
+    cases: int  # the unit's observations behind its value (people late, leavers, ...)
+    unit_value: Fraction
+    rest_value: Fraction
     p_value: float
 
 
@@ -454,19 +461,20 @@ def _compare_all(
             continue
         adjusted = stats.false_discovery_control([t.p_value for t in family], method="bh")
         for found, q in zip(family, adjusted, strict=True):
+            # Exact fractions until here, so 12/40 against 8/160 is a ratio of exactly 6.
             ratio = found.unit_value / found.rest_value if found.rest_value else None
             big = found.unit_value > 0 if ratio is None else ratio >= MIN_RATIO
             result[found.unit_id].append(
                 Comparison(
                     metric=metric,
                     test=found.test,
-                    unit_value=found.unit_value,
-                    rest_value=found.rest_value,
-                    ratio=ratio,
-                    difference=found.unit_value - found.rest_value,
+                    unit_value=float(found.unit_value),
+                    rest_value=float(found.rest_value),
+                    ratio=None if ratio is None else float(ratio),
+                    difference=float(found.unit_value - found.rest_value),
                     p_value=found.p_value,
                     adjusted_p_value=float(q),
-                    flagged=bool(big and q <= ALPHA),
+                    flagged=bool(big and q <= ALPHA and found.cases >= MIN_CASES),
                 )
             )
     return result
@@ -482,24 +490,26 @@ def _tests(unit_id: uuid.UUID, unit: Tally, rest: Tally, window_days: int) -> It
     if unit.settled >= 2 and rest.settled >= 2:
         lag = _welch(unit, rest)
         if lag is not None:
-            yield _Tested(unit_id, "settlement_lag", "welch_t", *lag)
+            yield _Tested(unit_id, "settlement_lag", "welch_t", unit.settled, *lag)
     if unit.closed and rest.closed:
         yield _fisher(
             unit_id, "write_off_rate", unit.written_off, unit.closed,
             rest.written_off, rest.closed,
         )  # fmt: skip
     if unit.person_days and rest.person_days:
-        unit_years = unit.person_days / window_days
-        rest_years = rest.person_days / window_days
+        # Exposure in person-years of the window: a full-year member counts 1.
         test = stats.poisson_means_test(
-            unit.leavers, unit_years, rest.leavers, rest_years, alternative="greater"
-        )
+            unit.leavers, unit.person_days / window_days,
+            rest.leavers, rest.person_days / window_days,
+            alternative="greater",
+        )  # fmt: skip
         yield _Tested(
             unit_id,
             "attrition_rate",
             "poisson_e_test",
-            unit.leavers / unit_years,
-            rest.leavers / rest_years,
+            unit.leavers,
+            Fraction(unit.leavers * window_days, unit.person_days),
+            Fraction(rest.leavers * window_days, rest.person_days),
             _p(test.pvalue),
         )
 
@@ -510,11 +520,17 @@ def _fisher(
     table = [[hits, size - hits], [rest_hits, rest_size - rest_hits]]
     test = stats.fisher_exact(table, alternative="greater")
     return _Tested(
-        unit_id, metric, "fisher_exact", hits / size, rest_hits / rest_size, _p(test.pvalue)
+        unit_id,
+        metric,
+        "fisher_exact",
+        hits,
+        Fraction(hits, size),
+        Fraction(rest_hits, rest_size),
+        _p(test.pvalue),
     )
 
 
-def _welch(unit: Tally, rest: Tally) -> tuple[float, float, float] | None:
+def _welch(unit: Tally, rest: Tally) -> tuple[Fraction, Fraction, float] | None:
     """Mean lags of both sides and the one-sided p-value of Welch's t-test, from sums."""
     sides = []
     for tally in (unit, rest):
@@ -528,7 +544,11 @@ def _welch(unit: Tally, rest: Tally) -> tuple[float, float, float] | None:
         unit_mean, unit_sd, unit_n, rest_mean, rest_sd, rest_n,
         equal_var=False, alternative="greater",
     )  # fmt: skip
-    return (unit_mean, rest_mean, _p(test.pvalue))
+    return (
+        Fraction(unit.lag_days, unit.settled),
+        Fraction(rest.lag_days, rest.settled),
+        _p(test.pvalue),
+    )
 
 
 def _p(value: Any) -> float:
