@@ -114,8 +114,9 @@ async def test_the_schedule_and_each_tenants_last_scan_are_shown(
             await eventually(lambda: _scanned(engine, tenant), timeout=60)
         report = await status_of(Cli(database_url), broker, database_url)
 
-    [schedule] = report["schedules"]
-    assert schedule["job"] == "reminders"
+    jobs = {schedule["job"]: schedule for schedule in report["schedules"]}
+    assert list(jobs) == ["reminders", "risk"]
+    schedule = jobs["reminders"]
     assert schedule["last_run_at"] == at.isoformat()
     assert schedule["last_tenants"] == sent == len([t for t in await list_tenants() if t.is_active])
     next_run = dt.datetime.fromisoformat(schedule["next_run_at"])

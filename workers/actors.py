@@ -64,6 +64,7 @@ ACTOR_MODULES = (
     "workers.events",
     "workers.notifications",
     "workers.reminders",
+    "workers.risk",
 )
 
 _specs: dict[str, ActorSpec] = {}

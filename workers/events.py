@@ -11,8 +11,10 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import notifications
+from domain import clock, notifications
+from domain.analytics.scoring import score_in
 from tenants.binding import tenant_session
+from tenants.context import current_tenant
 from workers.actors import actor
 from workers.idempotency import first_time
 
@@ -29,8 +31,8 @@ async def advance_changed(
     async with tenant_session() as session:
         if not await _first_time(session, idempotency_key, "advance.changed"):
             return
-        # TODO(#6): re-score the employee's risk here; analytics consumes this event.
         log.debug("Advance %s is now %s (%s).", advance_id, status, change)
+        await _rescore(session, employee_id)
 
 
 @actor("employee.offboarding", queue_name=EVENTS_QUEUE)
@@ -46,8 +48,17 @@ async def employee_offboarding(
     async with tenant_session() as session:
         if not await _first_time(session, idempotency_key, "employee.offboarding"):
             return
-        # TODO(#6): re-score the employee's risk on resignation; analytics consumes this.
         log.debug("Offboarding case %s of %s is %s.", case_id, employee_id, status)
+        await _rescore(session, employee_id)
+
+
+@actor("employee.reviewed", queue_name=EVENTS_QUEUE)
+async def employee_reviewed(employee_id: str, review_id: str, idempotency_key: str) -> None:
+    """A performance review was recorded."""
+    async with tenant_session() as session:
+        if not await _first_time(session, idempotency_key, "employee.reviewed"):
+            return
+        await _rescore(session, employee_id)
 
 
 @actor("approval.requested", queue_name=EVENTS_QUEUE)
@@ -55,6 +66,13 @@ async def approval_requested(step_id: str, advance_id: str, idempotency_key: str
     """An approval step's turn has come: its approvers are told (once each, by key)."""
     written = await notifications.notify_approval_requested(uuid.UUID(step_id))
     log.debug("Told %d approver(s) of step %s of advance %s.", len(written), step_id, advance_id)
+
+
+async def _rescore(session: AsyncSession, employee_id: str) -> None:
+    """Re-score the employee's advance risk as of the tenant's today, in the transaction
+    that marks the message handled: a redelivery neither scores twice nor loses a score."""
+    day = clock.local_today(current_tenant().time_zone)
+    await score_in(session, day, [uuid.UUID(employee_id)])
 
 
 async def _first_time(session: AsyncSession, key: str, actor_name: str) -> bool:

@@ -29,12 +29,15 @@ from tenants.database import get_engine
 from tenants.registry import list_tenants
 from workers.jobs import record_schedule_run
 from workers.reminders import scan
+from workers.risk import rescore_all
 
 log = logging.getLogger(__name__)
 
 # Arbitrary but fixed: the advisory lock whose holder is the active scheduler.
 LEADER_LOCK_KEY = 7_362_821_005
 HOURLY = CronTrigger(minute=0, timezone=dt.UTC)
+# 02:30 in China (UTC+8), where most tenants are: each tenant scores as of its own today.
+NIGHTLY = CronTrigger(hour=18, minute=30, timezone=dt.UTC)
 
 
 async def fan_out_reminders(at: dt.datetime | None = None) -> int:
@@ -52,10 +55,25 @@ async def fan_out_reminders(at: dt.datetime | None = None) -> int:
     return len(tenants)
 
 
+async def fan_out_risk_scoring(at: dt.datetime | None = None) -> int:
+    """Ask every active tenant to re-score every employee's advance risk."""
+    instant = at or dt.datetime.now(dt.UTC)
+    tenants = [t for t in await list_tenants() if t.is_active]
+
+    def send() -> None:
+        for tenant in tenants:
+            rescore_all.send_with_options(tenant=tenant.slug)
+
+    await asyncio.to_thread(send)
+    log.info("Asked %d tenant(s) to re-score advance risk.", len(tenants))
+    await record_schedule_run("risk", instant, len(tenants))
+    return len(tenants)
+
+
 # Each job fans one actor out to every active tenant; `renshi jobs status` lists them.
 SCHEDULES: dict[str, tuple[CronTrigger, Callable[[], Awaitable[int]]]] = {
     "reminders": (HOURLY, fan_out_reminders),
-    # TODO(#6): the nightly risk re-score joins here once analytics has its actor.
+    "risk": (NIGHTLY, fan_out_risk_scoring),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import audit, crypto
+from domain import audit, crypto, outbox
 from domain.errors import DomainError, NotFound
 from domain.identity.actions import Viewer
 from domain.money import Money
@@ -329,6 +329,13 @@ async def record_performance_review(
             entity_type="employee",
             entity_id=employee_id,
             after={"period": review.period, "rating": rating},
+        )
+        # Risk analytics re-scores the employee (workers.events.employee_reviewed).
+        await outbox.enqueue(
+            session,
+            "employee.reviewed",
+            {"employee_id": employee_id, "review_id": review.id},
+            outbox.event_key("employee.reviewed", review.id),
         )
     return review
 
