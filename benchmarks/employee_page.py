@@ -3,7 +3,9 @@
 The bare route is a Starlette endpoint running one hand-written asyncpg query that returns
 the same JSON: branch, org unit, position, job level and manager of each employee. Both
 are called in-process through httpx's ASGI transport, after a warm-up, `--runs` times.
-Prints p50 and p95 of each and the ratio (target: GraphQL within 5x of the bare route).
+Prints p50 and p95 of each and the ratio (target: GraphQL within 5x of the bare route),
+the median CPU time of this process per request of each (what a quiet machine would take,
+when the load average says the box was busy), and the load average before and after.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
 
-from benchmarks.support import bench_engine, ms, percentile, throwaway_database
+from benchmarks.support import bench_engine, machine, ms, percentile, throwaway_database
 from domain.identity.actions import Viewer, create_user
 from domain.organisation import actions as org
 from domain.people import actions as people
@@ -182,16 +184,20 @@ def bare_app(pool: asyncpg.Pool, schema: str) -> Starlette:
     return Starlette(routes=[Route("/page", page)])
 
 
-async def timed(call: Any, runs: int) -> list[float]:
+async def timed(call: Any, runs: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall times of `runs` calls; their CPU times of this process go to `cpu`."""
     samples = []
     for _ in range(runs):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         await call()
         samples.append(time.perf_counter() - started)
+        if cpu is not None:
+            cpu.append(time.process_time() - started_cpu)
     return samples
 
 
 async def main(runs: int, people_count: int) -> None:
+    load_before = machine()
     async with throwaway_database("page") as url, bench_engine(url) as engine:
         tenant = await create_tenant(engine, TenantSpec.parse(slug="bench", name="Bench"))
         with use_tenant(tenant):
@@ -244,9 +250,11 @@ async def main(runs: int, people_count: int) -> None:
                 await timed(call, 10)  # warm-up: caches, pool, JIT-free but still
             # Interleaved, so both routes see the same load on a shared machine.
             gql_samples, bare_samples = [], []
+            gql_cpu: list[float] = []
+            bare_cpu: list[float] = []
             for _ in range(runs):
-                gql_samples += await timed(graphql, 1)
-                bare_samples += await timed(bare, 1)
+                gql_samples += await timed(graphql, 1, gql_cpu)
+                bare_samples += await timed(bare, 1, bare_cpu)
         await pool.close()
 
     gql_p50, bare_p50 = statistics.median(gql_samples), statistics.median(bare_samples)
@@ -254,6 +262,11 @@ async def main(runs: int, people_count: int) -> None:
     print(f"  POST /graphql   p50 {ms(gql_p50)}  p95 {ms(percentile(gql_samples, 0.95))}")
     print(f"  bare route      p50 {ms(bare_p50)}  p95 {ms(percentile(bare_samples, 0.95))}")
     print(f"  ratio (p50)     {gql_p50 / bare_p50:.1f}x  (target: within 5x)")
+    gql_cpu_p50, bare_cpu_p50 = statistics.median(gql_cpu), statistics.median(bare_cpu)
+    print(f"  CPU per request p50: POST /graphql {ms(gql_cpu_p50)}, bare {ms(bare_cpu_p50)}")
+    print(f"  CPU ratio       {gql_cpu_p50 / bare_cpu_p50:.1f}x")
+    print(f"Before: {load_before}")
+    print(f"After:  {machine()}")
 
 
 if __name__ == "__main__":
