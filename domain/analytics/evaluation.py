@@ -27,11 +27,18 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.base import clone
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 from sklearn.model_selection import RepeatedStratifiedKFold
 
-from domain.analytics.attrition import MODEL_DESCRIPTION, Calibration, attrition_pipeline
+from domain.analytics.attrition_model import (
+    MODEL_DESCRIPTION,
+    Calibration,
+    CalibrationBin,
+    Spread,
+    attrition_pipeline,
+    calibration_error,
+    cross_validate,
+    largest_calibration_gap,
+)
 from domain.analytics.fairness import FairnessReport, age_band, fairness_report
 from domain.errors import DomainError
 from i18n import N_
@@ -77,7 +84,6 @@ CATEGORICAL = (
     "WorkLifeBalance",
 )
 FEATURES = NUMERIC + SKEWED + CATEGORICAL
-CALIBRATION_BINS = 10
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -167,30 +173,6 @@ def _outcome(row: dict[str, str], number: int) -> int:
 
 
 @dataclasses.dataclass(frozen=True)
-class Spread:
-    """Mean and standard deviation of one metric over the folds."""
-
-    mean: float
-    std: float
-
-    @classmethod
-    def of(cls, values: list[float]) -> Spread:
-        return cls(mean=float(np.mean(values)), std=float(np.std(values)))
-
-
-@dataclasses.dataclass(frozen=True)
-class CalibrationBin:
-    """One decile of predicted probability."""
-
-    decile: int
-    count: int
-    mean_predicted: float
-    observed_rate: float
-    lowest_predicted: float
-    highest_predicted: float
-
-
-@dataclasses.dataclass(frozen=True)
 class Evaluation:
     """Everything `renshi risk evaluate` prints."""
 
@@ -211,14 +193,11 @@ class Evaluation:
 
     @property
     def calibration_error(self) -> float:
-        """Expected calibration error: |mean predicted - observed| weighted by count."""
-        total = sum(b.count for b in self.calibration)
-        gaps = (b.count * abs(b.mean_predicted - b.observed_rate) for b in self.calibration)
-        return sum(gaps) / total
+        return calibration_error(self.calibration)
 
     @property
     def largest_calibration_gap(self) -> float:
-        return max(abs(b.mean_predicted - b.observed_rate) for b in self.calibration)
+        return largest_calibration_gap(self.calibration)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form of `renshi risk evaluate --json`."""
@@ -279,22 +258,10 @@ def evaluate_attrition(
     template = attrition_pipeline(**columns, calibration=calibration)
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
 
-    scores: dict[str, list[float]] = {"roc_auc": [], "pr_auc": [], "brier": []}
-    pooled_rows: list[npt.NDArray[np.int_]] = []
-    pooled_probabilities: list[npt.NDArray[np.float64]] = []
-    for train, test in splitter.split(table.features, table.outcomes):
-        model = clone(template).fit(table.features[train], table.outcomes[train])
-        probability = model.predict_proba(table.features[test])[:, 1]
-        actual = table.outcomes[test]
-        scores["roc_auc"].append(float(roc_auc_score(actual, probability)))
-        scores["pr_auc"].append(float(average_precision_score(actual, probability)))
-        scores["brier"].append(float(brier_score_loss(actual, probability)))
-        pooled_rows.append(test)
-        pooled_probabilities.append(probability)
-
-    rows = np.concatenate(pooled_rows)
-    probabilities = np.concatenate(pooled_probabilities)
-    outcomes = table.outcomes[rows]
+    measured = cross_validate(
+        template, table.features, table.outcomes, splitter.split(table.features, table.outcomes)
+    )
+    rows, probabilities, outcomes = measured.rows, measured.probabilities, measured.outcomes
     per_row = np.bincount(rows, minlength=table.rows)
     assert per_row.min() == per_row.max() == repeats  # every row, once per repeat
     fairness = fairness_report(
@@ -314,41 +281,14 @@ def evaluate_attrition(
         repeats=repeats,
         seed=seed,
         calibration_method=calibration,
-        roc_auc=Spread.of(scores["roc_auc"]),
-        pr_auc=Spread.of(scores["pr_auc"]),
-        brier=Spread.of(scores["brier"]),
-        calibration=calibration_table(probabilities, outcomes),
+        roc_auc=measured.roc_auc,
+        pr_auc=measured.pr_auc,
+        brier=measured.brier,
+        calibration=measured.calibration,
         predictions_per_row=repeats,
         fairness=fairness,
         seconds=time.perf_counter() - started,
     )
-
-
-def calibration_table(
-    probabilities: npt.NDArray[np.float64],
-    outcomes: npt.NDArray[np.int_],
-    bins: int = CALIBRATION_BINS,
-) -> list[CalibrationBin]:
-    """Predictions sorted and cut into `bins` groups of (nearly) equal size.
-
-    Cutting the sorted order rather than at quantile values keeps the groups equal when
-    many predictions tie, and puts every prediction in exactly one group.
-    """
-    order = np.argsort(probabilities, kind="stable")
-    table = []
-    for decile, members in enumerate(np.array_split(order, bins), start=1):
-        predicted = probabilities[members]
-        table.append(
-            CalibrationBin(
-                decile=decile,
-                count=int(members.size),
-                mean_predicted=float(predicted.mean()),
-                observed_rate=float(outcomes[members].mean()),
-                lowest_predicted=float(predicted.min()),
-                highest_predicted=float(predicted.max()),
-            )
-        )
-    return table
 
 
 def _column_indices() -> dict[str, list[int]]:
