@@ -80,12 +80,13 @@ async def managers_of_positions(
     """For each position, the employee who manages its holders on `day`.
 
     That is the holder of the position it reports to; a vacant position passes the
-    question up the line. Two queries, whatever the number of positions.
+    question up the line. Among several holders the lowest employee number wins, as in
+    `incumbents`. One query, whatever the number of positions.
     """
     ids = list(set(position_ids))
     if not ids:
         return {}
-    chain_rows = await session.execute(
+    rows = await session.execute(
         text(
             """
             WITH RECURSIVE chain(start_id, position_id, depth) AS (
@@ -96,22 +97,18 @@ async def managers_of_positions(
                 FROM chain c JOIN positions p ON p.id = c.position_id
                WHERE p.reports_to_id IS NOT NULL AND c.depth < 64
             )
-            SELECT start_id, position_id, depth FROM chain ORDER BY start_id, depth
+            SELECT DISTINCT ON (c.start_id) c.start_id, e.id
+              FROM chain c
+              JOIN employee_periods ep ON ep.position_id = c.position_id
+                   AND ep.valid_from <= :day AND (ep.valid_to IS NULL OR ep.valid_to > :day)
+                   AND ep.status = ANY(:holding)
+              JOIN employees e ON e.id = ep.employee_id
+             ORDER BY c.start_id, c.depth, e.employee_number
             """
         ),
-        {"ids": ids},
+        {"ids": ids, "day": day, "holding": list(HOLDING_STATUSES)},
     )
-    chains: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-    for start_id, position_id, _depth in chain_rows:
-        chains[start_id].append(position_id)
-    holders = await incumbents(session, {p for chain in chains.values() for p in chain}, day)
-    managers: dict[uuid.UUID, uuid.UUID] = {}
-    for start_id, chain in chains.items():
-        for position_id in chain:
-            if holders.get(position_id):
-                managers[start_id] = holders[position_id][0][1]
-                break
-    return managers
+    return {start_id: manager_id for start_id, manager_id in rows}
 
 
 async def positions_below(
