@@ -2,8 +2,10 @@
 
 A page of 100 employees with branch, org unit, position, job level and manager would
 otherwise resolve five relations per row through DataLoaders: correct, but each row and
-field pays for a coroutine and a future. Here the page's transaction fetches every
-selected relation in one query each, and each related object is built once per request.
+field pays for a coroutine and a future. Here the page's transaction fetches the selected
+branches, positions, job levels and org units in one query, the managers in two more
+(who, then their records as the viewer may see them), and each related object is built
+once per request.
 """
 
 from __future__ import annotations
@@ -13,12 +15,10 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.types.nodes import FragmentSpread, InlineFragment, SelectedField, Selection
 
 from domain.organisation import queries as org
-from domain.organisation.models import OrgUnit as OrgUnitRow
 from domain.people import queries as people
 from domain.people.queries import EmployeeRecord
 from schema.context import RequestContext
@@ -56,38 +56,33 @@ async def prefetch(
     if not wanted or not records:
         return bundles
 
-    def ids(attribute: str) -> set[uuid.UUID]:
-        return {getattr(r, attribute) for r in records if getattr(r, attribute) is not None}
-
+    related = await org.referenced(
+        session,
+        (org.Refs(r.branch_id, r.position_id, r.job_level_id, r.org_unit_id) for r in records),
+        day,
+        branches="branch" in wanted,
+        positions="position" in wanted,
+        job_levels="jobLevel" in wanted,
+        units="orgUnit" in wanted,
+    )
     if "branch" in wanted:
-        rows: dict[uuid.UUID, Any] = await org.branches_by_id(session, ids("branch_id"))
-        built = {pk: Branch.from_row(row, context) for pk, row in rows.items()}
+        built = {pk: Branch.from_row(row, context) for pk, row in related.branches.items()}
         _fill(bundles, records, "branch", "branch_id", built)
     if "position" in wanted:
-        rows = await org.positions_by_id(session, ids("position_id"))
-        built = {pk: Position.from_row(row, context) for pk, row in rows.items()}
+        built = {pk: Position.from_row(row, context) for pk, row in related.positions.items()}
         _fill(bundles, records, "position", "position_id", built)
     if "jobLevel" in wanted:
-        rows = await org.job_levels_by_id(session, ids("job_level_id"))
-        built = {pk: JobLevel.from_row(row, context) for pk, row in rows.items()}
+        built = {pk: JobLevel.from_row(row, context) for pk, row in related.job_levels.items()}
         _fill(bundles, records, "job_level", "job_level_id", built)
     if "orgUnit" in wanted:
-        unit_ids = ids("org_unit_id")
-        versions = await org.unit_versions_by_id(session, unit_ids, day)
-        kinds = {
-            row.id: (row.kind, row.code)
-            for row in await session.execute(
-                select(OrgUnitRow.id, OrgUnitRow.kind, OrgUnitRow.code).where(
-                    OrgUnitRow.id.in_(list(unit_ids))
-                )
-            )
-        }
         built = {
-            pk: OrgUnit.from_version(v, *kinds[pk], day, context) for pk, v in versions.items()
+            pk: OrgUnit.from_version(version, kind, code, day, context)
+            for pk, (version, kind, code) in related.units.items()
         }
         _fill(bundles, records, "org_unit", "org_unit_id", built)
     if "manager" in wanted:
-        managers = await org.managers_of_positions(session, ids("position_id"), day)
+        positions = {r.position_id for r in records if r.position_id is not None}
+        managers = await org.managers_of_positions(session, positions, day)
         manager_ids = sorted(set(managers.values()))
         viewer, tenant = context.require_viewer(), context.require_tenant()
         found = await people.employees_by_id(session, tenant, viewer, manager_ids, day)

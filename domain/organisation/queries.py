@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from typing import Any, NamedTuple
 
-from sqlalchemy import Select, and_, or_, select, text
+from sqlalchemy import ARRAY, Select, Uuid, and_, bindparam, column, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.organisation.models import Branch, JobLevel, OrgUnitVersion, Position
+from domain.organisation.models import Branch, JobLevel, OrgUnit, OrgUnitVersion, Position
 from domain.people.models import Employee, EmployeePeriod
 
 # People who hold a position on a day: anyone not yet gone.
@@ -218,3 +220,90 @@ async def unit_versions_by_id(
         unit_versions_on(day).where(OrgUnitVersion.org_unit_id.in_(wanted))
     )
     return {v.org_unit_id: v for v in rows}
+
+
+class Refs(NamedTuple):
+    """What one record (an employee on a day, an event) points at in the organisation."""
+
+    branch_id: uuid.UUID | None
+    position_id: uuid.UUID | None
+    job_level_id: uuid.UUID | None
+    org_unit_id: uuid.UUID | None
+
+
+@dataclasses.dataclass
+class Referenced:
+    """The rows a list of `Refs` names, by id; units as (version on the day, kind, code)."""
+
+    branches: dict[uuid.UUID, Branch] = dataclasses.field(default_factory=dict)
+    positions: dict[uuid.UUID, Position] = dataclasses.field(default_factory=dict)
+    job_levels: dict[uuid.UUID, JobLevel] = dataclasses.field(default_factory=dict)
+    units: dict[uuid.UUID, tuple[OrgUnitVersion, str, str | None]] = dataclasses.field(
+        default_factory=dict
+    )
+
+
+async def referenced(
+    session: AsyncSession,
+    refs: Iterable[Refs],
+    day: dt.date,
+    *,
+    branches: bool = True,
+    positions: bool = True,
+    job_levels: bool = True,
+    units: bool = True,
+) -> Referenced:
+    """Branches, positions, job levels and unit versions on `day` named by `refs`.
+
+    One query for all four (the `*_by_id` functions take one each): the distinct refs are
+    unnested into rows and each kind is outer-joined to them, so a page of 100 records
+    pointing at a handful of teams reads a handful of rows.
+    """
+    distinct = list(set(refs))
+    found = Referenced()
+    asked = [branches, positions, job_levels, units]
+    if not any(any(ref[i] for ref in distinct) for i, on in enumerate(asked) if on):
+        return found
+    uuids = ARRAY(Uuid())
+    table = (
+        func.unnest(*(bindparam(name, [ref[i] for ref in distinct], uuids) for i, name in _REFS))
+        .table_valued(*(column(name, Uuid()) for _, name in _REFS))
+        .render_derived(name="refs")
+    )
+    entities: list[Any] = []
+    joins: list[tuple[Any, Any]] = []
+    if branches:
+        entities.append(Branch)
+        joins.append((Branch, Branch.id == table.c.branch_id))
+    if positions:
+        entities.append(Position)
+        joins.append((Position, Position.id == table.c.position_id))
+    if job_levels:
+        entities.append(JobLevel)
+        joins.append((JobLevel, JobLevel.id == table.c.job_level_id))
+    if units:
+        entities += [OrgUnitVersion, OrgUnit.kind, OrgUnit.code]
+        version_on_day = and_(
+            OrgUnitVersion.org_unit_id == table.c.org_unit_id, in_force(OrgUnitVersion, day)
+        )
+        joins.append((OrgUnitVersion, version_on_day))
+        joins.append((OrgUnit, OrgUnit.id == OrgUnitVersion.org_unit_id))
+    query = select(*entities).select_from(table)
+    for target, condition in joins:
+        query = query.outerjoin(target, condition)
+    for row in await session.execute(query):
+        values = iter(row)
+        if branches and (branch := next(values)) is not None:
+            found.branches[branch.id] = branch
+        if positions and (position := next(values)) is not None:
+            found.positions[position.id] = position
+        if job_levels and (level := next(values)) is not None:
+            found.job_levels[level.id] = level
+        if units:
+            version, kind, code = next(values), next(values), next(values)
+            if version is not None:
+                found.units[version.org_unit_id] = (version, kind, code)
+    return found
+
+
+_REFS = tuple(enumerate(Refs._fields))
