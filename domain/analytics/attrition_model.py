@@ -5,8 +5,8 @@ tenant models (`domain.analytics.attrition`): preprocessing and classifier in on
 so cross-validation refits the imputation, scaling and encoding inside every fold and
 nothing about the held-out rows reaches training.
 
-- Missing numbers (no review yet, no pay band) are replaced by the training median, with
-  an indicator column saying they were missing.
+- Missing numbers (no review yet, no pay band) are replaced by the training median (0
+  when a column has no value at all), with an indicator column saying they were missing.
 
 - Skewed counts (income, years, distances) are log1p-transformed, then scaled: attrition
   risk falls steeply over the first years and flattens later, which a linear model on raw
@@ -64,13 +64,13 @@ def attrition_pipeline(
     """
     scale = Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("impute", _imputer()),
             ("scale", StandardScaler()),
         ]
     )
     log_then_scale = Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+            ("impute", _imputer()),
             (
                 "log1p",
                 FunctionTransformer(np.log1p, validate=True, feature_names_out="one-to-one"),
@@ -94,6 +94,12 @@ def attrition_pipeline(
     if calibration == "none":
         return model
     return CalibratedClassifierCV(model, method=calibration, cv=CALIBRATION_FOLDS)
+
+
+def _imputer() -> Any:
+    # A column with no value at all in training (nobody reviewed yet) is kept as zeros
+    # rather than dropped, so the fitted model takes the same columns whatever the data.
+    return SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True)
 
 
 @dataclasses.dataclass(frozen=True)

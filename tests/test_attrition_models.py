@@ -1,0 +1,170 @@
+"""A tenant's attrition models: trained on its own history, stored versioned and hash-checked."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from domain.analytics import model_store
+from domain.analytics.attrition import (
+    FEATURES,
+    months_before,
+    predict_attrition,
+    retrain_attrition_model,
+    training_set,
+)
+from domain.audit import AuditEntry
+from domain.errors import DomainError
+from tenants.binding import tenant_session
+from tenants.context import use_tenant
+from tests.conftest import make_tenant, shared_data
+from tests.import_support import renshi_import
+
+IBM = ("ibm_attrition", "WA_Fn-UseC_-HR-Employee-Attrition.csv")
+IMPORTED_AS_OF = dt.date(2026, 6, 30)  # everyone who left, left that day
+TRAINED_TO = dt.date(2026, 9, 29)
+
+
+def ibm_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_months_are_counted_back_by_calendar() -> None:
+    assert months_before(dt.date(2026, 9, 29), 3) == dt.date(2026, 6, 29)
+    assert months_before(dt.date(2026, 9, 29), 7) == dt.date(2026, 2, 28)
+    assert months_before(dt.date(2026, 3, 31), 1) == dt.date(2026, 2, 28)
+    assert months_before(dt.date(2026, 1, 15), 13) == dt.date(2024, 12, 15)
+
+
+async def test_a_tenant_trains_stores_and_serves_its_own_attrition_model(
+    engine: AsyncEngine, database_url: str
+) -> None:
+    # Given IBM's table imported into one tenant as of 30 June 2026, and another tenant
+    path = shared_data(*IBM)
+    ibm = await make_tenant(engine)
+    other = await make_tenant(engine)
+    imported = renshi_import(
+        database_url, "ibm-attrition", path, "--tenant", ibm.tenant.slug, "--as-of", "2026-06-30"
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+
+    # When HR trains the 3-month model on 29 September 2026
+    with use_tenant(ibm.tenant):
+        model = await retrain_attrition_model(None, 3, as_of=TRAINED_TO)
+
+    # Then twelve monthly snapshots from 29 June 2026 back hold everyone hired a year or
+    # more before the import (hired on the import day means not yet employed), and the
+    # leavers are positive in the three snapshots whose 3 months reach 30 June.
+    rows = ibm_rows(path)
+    employed = [r for r in rows if int(r["YearsAtCompany"]) >= 1]
+    leavers = [r for r in employed if r["Attrition"] == "Yes"]
+    metrics = model.metrics
+    assert (model.kind, model.horizon_months, model.version, model.active) == (
+        "attrition",
+        3,
+        1,
+        True,
+    )
+    assert (model.trained_from, model.trained_to) == (dt.date(2025, 7, 29), TRAINED_TO)
+    assert metrics["snapshots"][:5] == [
+        "2026-06-29", "2026-05-29", "2026-04-29", "2026-03-29", "2026-02-28",
+    ]  # fmt: skip
+    assert (metrics["rows"], metrics["positive_rows"]) == (12 * len(employed), 3 * len(leavers))
+    assert (metrics["people"], metrics["leavers"]) == (len(employed), len(leavers))
+    assert model.features == list(FEATURES)
+    assert not {"birth_date", "age", "gender"} & set(model.features)
+    assert metrics["scored_folds"] == 5
+    assert 0.5 < metrics["roc_auc"]["mean"] <= 1
+    deciles = metrics["calibration"]["deciles"]
+    assert sum(d["count"] for d in deciles) == metrics["rows"]
+
+    # The fairness report covers every row by age band; the records hold no gender.
+    fairness = model.fairness
+    gender, age = fairness["attributes"]
+    assert [(g["group"], g["count"]) for g in gender["groups"]] == [("unknown", metrics["rows"])]
+    assert gender["selection_rate_ratio"] is None
+    assert sum(g["count"] for g in age["groups"]) == metrics["rows"]
+    assert fairness["threshold"] == 0.5
+
+    # The stored bytes are what their hash says, and the model serves the tenant's people
+    assert hashlib.sha256(model.artifact).hexdigest() == model.artifact_sha256
+    with use_tenant(ibm.tenant):
+        async with tenant_session() as session:
+            served = await predict_attrition(session, 3, dt.date(2026, 6, 29))
+            data = await training_set(session, trained_to=TRAINED_TO, horizon_months=3)
+    assert served is not None
+    serving, probabilities = served
+    assert serving.id == model.id
+    assert len(probabilities) == len(employed)
+    assert all(0 <= p <= 1 for p in probabilities.values())
+    snapshot = data.features[: len(employed)]  # the newest snapshot: 29 June 2026
+    estimator = model_store.load(model)
+    by_person = sorted(data.employees[: len(employed)])
+    assert np.allclose(
+        estimator.predict_proba(snapshot)[:, 1], [probabilities[e] for e in by_person]
+    )
+
+    # And the other tenant sees no model and cannot borrow this one
+    with use_tenant(other.tenant):
+        async with tenant_session() as session:
+            assert await model_store.list_models(session) == []
+            assert await predict_attrition(session, 3, dt.date(2026, 6, 29)) is None
+
+    # A second training is version 2 and takes over; version 1 is kept, inactive
+    with use_tenant(ibm.tenant):
+        second = await retrain_attrition_model(None, 3, as_of=TRAINED_TO)
+        async with tenant_session() as session:
+            stored = await model_store.list_models(session)
+            trainings = (
+                await session.scalars(
+                    select(AuditEntry.entity_id).where(AuditEntry.action == "risk_model.train")
+                )
+            ).all()
+    assert [(m.version, m.active) for m in stored] == [(2, True), (1, False)]
+    assert second.artifact_sha256 == stored[0].artifact_sha256
+    assert sorted(trainings) == sorted([str(model.id), str(second.id)])
+
+    # A damaged artifact is refused before it is unpickled
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f'UPDATE "t_{ibm.tenant.slug}".risk_models '
+                "SET artifact = artifact || '\\x00'::bytea WHERE version = 2"
+            )
+        )
+    with use_tenant(ibm.tenant):
+        async with tenant_session() as session:
+            with pytest.raises(model_store.ModelIntegrityError) as refused:
+                await predict_attrition(session, 3, dt.date(2026, 6, 29))
+    assert refused.value.code == "MODEL_INTEGRITY"
+    assert str(refused.value) == "The stored model 2 is damaged and was not loaded; retrain it."
+
+
+async def test_a_tenant_without_leavers_is_told_it_has_too_little_history(
+    engine: AsyncEngine,
+) -> None:
+    tenant = await make_tenant(engine)
+
+    with use_tenant(tenant.tenant):
+        with pytest.raises(DomainError) as refused:
+            await retrain_attrition_model(None, 6, as_of=TRAINED_TO)
+        with pytest.raises(DomainError) as bad_horizon:
+            await retrain_attrition_model(None, 5, as_of=TRAINED_TO)
+        async with tenant_session() as session:
+            stored = await model_store.list_models(session)
+
+    assert str(refused.value) == (
+        "Too little history to train an attrition model: 0 of 0 people left within 6 months "
+        "of a snapshot; at least 20 leavers and 20 stayers are needed."
+    )
+    assert (refused.value.field, bad_horizon.value.field) == ("horizonMonths", "horizonMonths")
+    assert str(bad_horizon.value) == "The horizon is 3, 6 or 12 months."
+    assert stored == []
