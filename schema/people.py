@@ -340,8 +340,13 @@ register_node("Employee", _fetch_employee)
 
 @strawberry.type(description="An employee in a page of results.")
 class EmployeeEdge:
-    cursor: str = strawberry.field(description="Pass as `after` to continue after this row.")
+    @strawberry.field(description="Pass as `after` to continue after this row.")
+    def cursor(self) -> str:
+        return self.page.cursor(self.index)
+
     node: Employee
+    page: strawberry.Private[people.Page]
+    index: strawberry.Private[int]
 
 
 @strawberry.type(description="Relay page information.")
@@ -420,11 +425,11 @@ class PeopleQueries:
 
         loader = loaders.employees(context, day)
         edges = []
-        for record, cursor, bundle in zip(page.records, page.cursors, bundles, strict=True):
+        for index, (record, bundle) in enumerate(zip(page.records, bundles, strict=True)):
             loader.prime(record.id, record)
             node = Employee.from_record(record, context)
             node.use_prefetched(bundle)
-            edges.append(EmployeeEdge(cursor=cursor, node=node))
+            edges.append(EmployeeEdge(node=node, page=page, index=index))
         return EmployeeConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.has_next_page, end_cursor=page.end_cursor),

@@ -239,6 +239,29 @@ async def test_employees_page_filters_by_subtree_and_searches_any_script(
     assert numbers(chinese) == ["E003"]
 
 
+async def test_each_edge_cursor_continues_after_its_own_row(
+    gql: GraphQLClient, tenant: TenantWithAdmin
+) -> None:
+    token = await gql.token(tenant.tenant.slug, tenant.admin_email)
+    await build_org(gql, token, tenant.tenant.slug)
+    query = """query($after: String) { employees(first: 10, after: $after, sort: HIRE_DATE) {
+        edges { cursor node { employeeNumber } } pageInfo { endCursor } } }"""
+
+    first = await gql.execute(query, {}, token=token)
+    edges = first["data"]["employees"]["edges"]
+    after_each = [
+        await gql.execute(query, {"after": edge["cursor"]}, token=token) for edge in edges
+    ]
+
+    def numbers(body: dict) -> list[str]:
+        return [e["node"]["employeeNumber"] for e in body["data"]["employees"]["edges"]]
+
+    everyone = numbers(first)
+    assert len(everyone) == 5
+    assert [numbers(body) for body in after_each] == [everyone[i + 1 :] for i in range(5)]
+    assert first["data"]["employees"]["pageInfo"]["endCursor"] == edges[-1]["cursor"]
+
+
 async def test_org_chart_nests_units_with_heads_and_headcounts(
     gql: GraphQLClient, tenant: TenantWithAdmin
 ) -> None:

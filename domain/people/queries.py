@@ -109,12 +109,21 @@ class EmployeeFilter:
 @dataclasses.dataclass(frozen=True)
 class Page:
     records: list[EmployeeRecord]
-    cursors: list[str]  # one per record: continue after it
+    sort: Sort
+    keys: list[list[Any]]  # one per record: its sort key values, for its cursor
     has_next_page: bool
+
+    def cursor(self, index: int) -> str:
+        """The cursor that continues after `records[index]`.
+
+        Encoded on demand: a page of 100 would otherwise encode 100 cursors that most
+        clients never ask for.
+        """
+        return encode_cursor(self.sort, self.keys[index])
 
     @property
     def end_cursor(self) -> str | None:
-        return self.cursors[-1] if self.cursors else None
+        return self.cursor(len(self.keys) - 1) if self.keys else None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -261,8 +270,8 @@ async def list_employees(
     has_next = len(rows) > first
     rows = rows[:first]
     records = [_record(tenant, row, scope.access_to(row.id), day) for row in rows]
-    cursors = [encode_cursor(sort, _key_values(row, sort)) for row in rows]
-    return Page(records=records, cursors=cursors, has_next_page=has_next)
+    keys = [_key_values(row, sort) for row in rows]
+    return Page(records=records, sort=sort, keys=keys, has_next_page=has_next)
 
 
 async def count_employees(
