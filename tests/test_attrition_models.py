@@ -100,13 +100,13 @@ async def test_a_tenant_trains_stores_and_serves_its_own_attrition_model(
         async with tenant_session() as session:
             served = await predict_attrition(session, 3, dt.date(2026, 6, 29))
             data = await training_set(session, trained_to=TRAINED_TO, horizon_months=3)
+        estimator = model_store.load(model)
     assert served is not None
     serving, probabilities = served
     assert serving.id == model.id
     assert len(probabilities) == len(employed)
     assert all(0 <= p <= 1 for p in probabilities.values())
     snapshot = data.features[: len(employed)]  # the newest snapshot: 29 June 2026
-    estimator = model_store.load(model)
     by_person = sorted(data.employees[: len(employed)])
     assert np.allclose(
         estimator.predict_proba(snapshot)[:, 1], [probabilities[e] for e in by_person]

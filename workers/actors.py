@@ -65,6 +65,7 @@ ACTOR_MODULES = (
     "workers.notifications",
     "workers.reminders",
     "workers.risk",
+    "workers.risk_models",
 )
 
 _specs: dict[str, ActorSpec] = {}

@@ -37,7 +37,7 @@ from sklearn.model_selection import StratifiedGroupKFold
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain import audit, clock
+from domain import audit, clock, outbox
 from domain.analytics import model_store
 from domain.analytics.attrition_model import (
     MODEL_DESCRIPTION,
@@ -69,6 +69,7 @@ MIN_LEAVERS = 20
 # Probability at or above which the fairness report counts someone as flagged.
 THRESHOLD = 0.5
 TRAINERS = ("admin", "hr")
+RETRAIN_ACTOR = "risk.retrain_models"
 
 NUMERIC = (
     "job_level_rank",
@@ -277,53 +278,115 @@ def train(data: TrainingSet, *, calibration: Calibration = "isotonic") -> Traine
     return TrainedModel(record=record, estimator=estimator)
 
 
+def check_horizons(horizons: list[int]) -> list[int]:
+    """The distinct horizons asked for, in order; each must be 3, 6 or 12 months."""
+    for horizon in horizons:
+        if horizon not in HORIZONS:
+            raise DomainError(
+                N_("The horizon is 3, 6 or 12 months."), field="horizonMonths", value=horizon
+            )
+    return sorted(set(horizons))
+
+
+async def train_attrition_model(
+    horizon_months: int, *, as_of: dt.date | None = None
+) -> TrainedModel:
+    """Read the current tenant's history and train a model for the horizon; stores nothing.
+
+    The CPU-heavy fit runs in a thread after the reading transaction has ended, so it
+    holds no connection and blocks no event loop.
+    """
+    check_horizons([horizon_months])
+    trained_to = as_of or clock.local_today(current_tenant().time_zone)
+    async with tenant_session() as session:
+        data = await training_set(session, trained_to=trained_to, horizon_months=horizon_months)
+    return await asyncio.to_thread(train, data)
+
+
+async def store_trained(
+    session: AsyncSession,
+    trained: TrainedModel,
+    *,
+    actor_id: uuid.UUID | None,
+    job_id: uuid.UUID | None = None,
+) -> RiskModel:
+    """Store a trained model as its line's active version, with an audit entry."""
+    model = await model_store.store(session, trained.record, trained.estimator)
+    metrics = trained.record.metrics
+    audit.record(
+        session,
+        actor_id=actor_id,
+        action="risk_model.train",
+        entity_type="risk_model",
+        entity_id=model.id,
+        after={
+            "kind": model.kind,
+            "horizon_months": model.horizon_months,
+            "version": model.version,
+            "trained_from": model.trained_from.isoformat(),
+            "trained_to": model.trained_to.isoformat(),
+            "roc_auc": metrics["roc_auc"]["mean"],
+            "artifact_sha256": model.artifact_sha256,
+            "job_id": str(job_id) if job_id else None,
+        },
+    )
+    log.info(
+        "Stored attrition model v%s (%s months), trained on %s rows: ROC AUC %.3f.",
+        model.version,
+        model.horizon_months,
+        metrics["rows"],
+        metrics["roc_auc"]["mean"],
+    )
+    return model
+
+
 async def retrain_attrition_model(
     actor: Viewer | None, horizon_months: int, *, as_of: dt.date | None = None
 ) -> RiskModel:
     """Train the current tenant's model for a horizon on its own history and store it active.
 
-    `actor` is None when the system retrains (a queued job); otherwise admin or hr.
-    Reading, training and storing are three steps: the CPU-heavy fit runs in a thread
-    between two short transactions, so it holds no connection and blocks no event loop.
+    `actor` is None when the system retrains; otherwise admin or hr.
     """
     if actor is not None:
         require_any_role(actor, *TRAINERS)
-    if horizon_months not in HORIZONS:
-        raise DomainError(
-            N_("The horizon is 3, 6 or 12 months."), field="horizonMonths", value=horizon_months
+    trained = await train_attrition_model(horizon_months, as_of=as_of)
+    async with tenant_session() as session:
+        return await store_trained(
+            session, trained, actor_id=actor.id if actor is not None else None
         )
-    tenant = current_tenant()
-    trained_to = as_of or clock.local_today(tenant.time_zone)
 
+
+async def request_retraining(actor: Viewer, horizons: list[int]) -> uuid.UUID:
+    """Queue the training of the current tenant's attrition models; returns the job's id.
+
+    The worker (`risk.retrain_models`) trains each horizon and stores it; a horizon with
+    too little history is logged and skipped. The job id is in each model's audit entry.
+    """
+    require_any_role(actor, *TRAINERS)
+    wanted = check_horizons(horizons or list(HORIZONS))
+    job_id = uuid.uuid4()
+    key = f"risk.retrain_models:{job_id}"
     async with tenant_session() as session:
-        data = await training_set(session, trained_to=trained_to, horizon_months=horizon_months)
-    trained = await asyncio.to_thread(train, data)
-    async with tenant_session() as session:
-        model = await model_store.store(session, trained.record, trained.estimator)
+        await outbox.enqueue(
+            session,
+            RETRAIN_ACTOR,
+            {
+                "job_id": str(job_id),
+                "horizons": wanted,
+                "requested_by": str(actor.id),
+                "idempotency_key": key,
+            },
+            key,
+        )
         audit.record(
             session,
-            actor_id=actor.id if actor is not None else None,
-            action="risk_model.train",
-            entity_type="risk_model",
-            entity_id=model.id,
-            after={
-                "kind": model.kind,
-                "horizon_months": model.horizon_months,
-                "version": model.version,
-                "trained_from": model.trained_from.isoformat(),
-                "trained_to": model.trained_to.isoformat(),
-                "roc_auc": trained.record.metrics["roc_auc"]["mean"],
-                "artifact_sha256": model.artifact_sha256,
-            },
+            actor_id=actor.id,
+            action="risk_model.retrain_requested",
+            entity_type="risk_model_job",
+            entity_id=job_id,
+            after={"horizons": wanted},
         )
-    log.info(
-        "Trained attrition model v%s (%s months) on %s rows: ROC AUC %.3f.",
-        model.version,
-        horizon_months,
-        trained.record.metrics["rows"],
-        trained.record.metrics["roc_auc"]["mean"],
-    )
-    return model
+    return job_id
 
 
 async def predict_attrition(
@@ -332,7 +395,8 @@ async def predict_attrition(
     as_of: dt.date,
     employee_ids: list[uuid.UUID] | None = None,
 ) -> tuple[RiskModel, dict[uuid.UUID, float]] | None:
-    """Probabilities of leaving within the horizon from the active model (None: no model).
+    """Probabilities of leaving within the horizon from the active model (None: no model),
+    for everyone employed on `as_of` and not in offboarding.
 
     The stored bytes are hash-checked before loading (`model_store.load`).
     """
@@ -341,9 +405,36 @@ async def predict_attrition(
         return None
     estimator = model_store.load(model)
     found = await features_as_of(session, as_of, employee_ids)
-    ids = sorted(found)
+    # As in training: someone already in offboarding is leaving, not at risk of it.
+    ids = sorted(i for i, f in found.items() if f.status != "offboarding")
     if not ids:
         return model, {}
     matrix = np.array([feature_row(found[i]) for i in ids], dtype=object)
     probabilities = estimator.predict_proba(matrix)[:, 1]
     return model, {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
+
+
+async def read_attrition_risk(
+    viewer: Viewer, employee_id: uuid.UUID, horizon_months: int, as_of: dt.date
+) -> tuple[RiskModel, float] | None:
+    """One employee's probability of leaving within the horizon (admin and hr).
+
+    None when the tenant has no model for the horizon or the employee is not employed on
+    `as_of`. Every read is written to the audit log.
+    """
+    require_any_role(viewer, *TRAINERS)
+    check_horizons([horizon_months])
+    async with tenant_session() as session:
+        served = await predict_attrition(session, horizon_months, as_of, [employee_id])
+        if served is None or employee_id not in served[1]:
+            return None
+        model, probabilities = served
+        audit.record(
+            session,
+            actor_id=viewer.id,
+            action="risk.attrition_read",
+            entity_type="employee",
+            entity_id=employee_id,
+            after={"horizon_months": horizon_months, "model_version": model.version},
+        )
+    return model, probabilities[employee_id]

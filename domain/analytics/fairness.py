@@ -26,6 +26,10 @@ from i18n import N_
 # The selection-rate ratio below which a report warns (the four-fifths rule).
 DISPARITY_FLOOR = 0.8
 UNKNOWN = "unknown"
+RATIO_WARNING = N_(
+    "{attribute}: the lowest selection rate ({low_group}, {low_rate:.1%}) is "
+    "{ratio:.2f} of the highest ({high_group}, {high_rate:.1%}), below {floor}."
+)
 AGE_BANDS = ("<30", "30-39", "40-49", "50+")
 
 
@@ -117,10 +121,7 @@ class AttributeFairness:
         return FairnessWarning(
             attribute=self.attribute,
             ratio=ratio,
-            message=N_(
-                "{attribute}: the lowest selection rate ({low_group}, {low_rate:.1%}) is "
-                "{ratio:.2f} of the highest ({high_group}, {high_rate:.1%}), below {floor}."
-            ),
+            message=RATIO_WARNING,
             params={
                 "attribute": self.attribute,
                 "low_group": lowest.group,
@@ -161,7 +162,14 @@ class FairnessReport:
             "disparity_floor": DISPARITY_FLOOR,
             "attributes": [a.as_dict() for a in self.attributes],
             "warnings": [
-                {"attribute": w.attribute, "ratio": w.ratio, "message": w.text()}
+                {
+                    "attribute": w.attribute,
+                    "ratio": w.ratio,
+                    "message": w.text(),
+                    # Untranslated template and its values, to show in the reader's language.
+                    "template": w.message,
+                    "params": w.params,
+                }
                 for w in self.warnings
             ],
         }

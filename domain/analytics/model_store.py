@@ -28,8 +28,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain.analytics.models import RiskModel
 from domain.errors import DomainError
 from i18n import N_
+from tenants.context import current_tenant
 
 log = logging.getLogger(__name__)
+
+# Unpickled estimators kept per process, oldest dropped first. Bytes are still read and
+# hash-checked on every load; only the unpickling is saved.
+LOADED_MODELS = 32
+_loaded: dict[tuple[uuid.UUID, uuid.UUID, str], Any] = {}
 
 
 class ModelIntegrityError(DomainError):
@@ -73,8 +79,16 @@ def load(model: RiskModel) -> Any:
             N_("The stored model {version} is damaged and was not loaded; retrain it."),
             version=model.version,
         )
-    # Unpickling can run code: only bytes that match their recorded hash get here.
-    return pickle.loads(model.artifact)  # noqa: S301
+    # The tenant is part of the key, although model ids are already unique.
+    key = (current_tenant().id, model.id, found)
+    estimator = _loaded.get(key)
+    if estimator is None:
+        # Unpickling can run code: only bytes that match their recorded hash get here.
+        estimator = pickle.loads(model.artifact)  # noqa: S301
+        if len(_loaded) >= LOADED_MODELS:
+            _loaded.pop(next(iter(_loaded)))
+        _loaded[key] = estimator
+    return estimator
 
 
 async def store(session: AsyncSession, record: ModelRecord, estimator: Any) -> RiskModel:
