@@ -17,6 +17,7 @@ from strawberry.tools import merge_types
 
 from renshi.settings import Settings
 from schema.advances import Advance, AdvanceMutations, AdvanceQueries, ApprovalStep
+from schema.analytics import AnalyticsMutations, AnalyticsQueries, RiskAlert
 from schema.errors import ErrorCodes, RenshiSchema
 from schema.identity import Ctx, IdentityMutations, User, Viewer, resolve_viewer
 from schema.node import Node, resolve_node
@@ -58,6 +59,7 @@ Query = merge_types(
         AdvanceQueries,
         NotificationQueries,
         RiskPatternQueries,
+        AnalyticsQueries,
     ),
 )
 Mutation = merge_types(
@@ -68,6 +70,7 @@ Mutation = merge_types(
         PeopleMutations,
         AdvanceMutations,
         NotificationMutations,
+        AnalyticsMutations,
     ),
 )
 
@@ -82,7 +85,17 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return RenshiSchema(
         query=Query,
         mutation=Mutation,
-        types=[User, Branch, JobLevel, OrgUnit, Position, Employee, Advance, ApprovalStep],
+        types=[
+            User,
+            Branch,
+            JobLevel,
+            OrgUnit,
+            Position,
+            Employee,
+            Advance,
+            ApprovalStep,
+            RiskAlert,
+        ],
         # Factories, so each request gets fresh extension instances. The parser and
         # validation caches are module-level in strawberry and keyed by document text
         # and rules only: safe across tenants, since no tenant data is cached there.

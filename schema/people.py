@@ -48,6 +48,7 @@ from tenants.binding import tenant_session
 
 if TYPE_CHECKING:
     from schema.advances import CreditProfile
+    from schema.analytics import RiskScore
 
 
 @strawberry.enum(description="Where an employee stands.")
@@ -214,6 +215,17 @@ class Employee(Node):
         if self.record.access < Access.PROFILE:
             return None
         return await credit_profile_of(info.context, self.record.id)
+
+    @strawberry.field(
+        description="Advance risk as last scored, with its explaining factors (admin and hr; "
+        "null for anyone else). Every read is written to the audit log."
+    )
+    async def risk_score(
+        self, info: Ctx
+    ) -> Annotated[RiskScore, strawberry.lazy("schema.analytics")] | None:
+        from schema.analytics import risk_score_of
+
+        return await risk_score_of(info.context, self.record.id)
 
     @strawberry.field(description="Employees this one manages on `asOf`.")
     async def direct_reports(self, info: Ctx) -> list[Employee]:

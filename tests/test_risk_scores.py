@@ -35,7 +35,7 @@ from tests.advance_fixtures import (
     raw_session,
     submitted,
 )
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, make_tenant
 from tests.people_fixtures import mutate
 
 TODAY = clock.local_today("Asia/Shanghai")
@@ -240,3 +240,302 @@ async def test_the_points_model_scores_each_employee_exactly(company: Company) -
     assert {(r.as_of, r.probability, r.model_kind) for r in rows.values()} == {
         (TODAY, None, "points")
     }
+
+
+SCORE_QUERY = """
+query($id: ID!) {
+  employee(id: $id) {
+    riskScore {
+      score band probability modelKind modelVersion asOf scoredAt
+      factors { name contribution description }
+    }
+  }
+}
+"""
+
+
+async def read_score(gql: GraphQLClient, company: Company, who: str, key: str) -> Any:
+    body = await gql.execute(SCORE_QUERY, {"id": company.ids[key]}, token=company.token(who))
+    assert "errors" not in body, body
+    return body["data"]["employee"]["riskScore"] if body["data"]["employee"] else None
+
+
+async def score_reads(company: Company, key: str) -> list[Any]:
+    async with raw_session(company) as session:
+        rows = await session.execute(
+            text(
+                "SELECT actor_id, after FROM audit_log WHERE action = 'risk.score.read'"
+                " AND entity_id = :id ORDER BY id"
+            ),
+            {"id": str(pk(company.ids[key]))},
+        )
+        return list(rows)
+
+
+async def test_hr_reads_the_score_and_its_factors_in_words_and_the_read_is_audited(
+    company: Company, gql: GraphQLClient
+) -> None:
+    await score_today(company)
+    before = len(await score_reads(company, "risky"))
+
+    score = await read_score(gql, company, "hr", "risky")
+
+    assert {k: score[k] for k in ("score", "band", "probability", "modelKind", "asOf")} == {
+        "score": "58.00",
+        "band": "MEDIUM",
+        "probability": None,
+        "modelKind": "POINTS",
+        "asOf": TODAY.isoformat(),
+    }
+    assert score["modelVersion"] == "points-1"
+    assert score["factors"] == [
+        {
+            "name": "advance_overdue",
+            "contribution": "20.00",
+            "description": "An advance is 60 days overdue.",
+        },
+        {
+            "name": "advance_outstanding",
+            "contribution": "10.00",
+            "description": "Advance outstanding is 1x monthly salary.",
+        },
+        {
+            "name": "performance_decline",
+            "contribution": "10.00",
+            "description": "The performance rating fell from 4 to 2.",
+        },
+        {
+            "name": "penalties",
+            "contribution": "8.00",
+            "description": "Penalties in the last 12 months: 2.",
+        },
+    ]
+    reads = await score_reads(company, "risky")
+    assert len(reads) == before + 1
+    async with raw_session(company) as session:
+        hr_user = await session.scalar(text("SELECT id FROM users WHERE email = 'hr@sunrise.test'"))
+    assert reads[-1].actor_id == hr_user
+    assert reads[-1].after["risk_score_id"] is not None
+
+
+async def test_employees_and_managers_cannot_read_scores_or_alerts(
+    company: Company, gql: GraphQLClient
+) -> None:
+    await score_today(company)
+    before = len(await score_reads(company, "rep0"))
+
+    for who in ("rep0", "sales_head", "accountant"):
+        assert await read_score(gql, company, who, "rep0") is None
+        body = await gql.execute(
+            "{ riskAlerts { edges { node { id } } } }", token=company.token(who)
+        )
+        assert body["data"] is None
+        assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+        payload = await call(
+            gql,
+            company.token(who),
+            "setRiskThresholds",
+            {"medium": "10", "high": "20"},
+            select="thresholds { medium }",
+        )
+        assert payload["thresholds"] is None
+        assert [e["code"] for e in payload["userErrors"]] == ["FORBIDDEN"]
+
+    assert len(await score_reads(company, "rep0")) == before
+    body = await gql.execute("{ riskThresholds { medium high } }", token=company.token("hr"))
+    assert body["data"]["riskThresholds"] == {"medium": "40", "high": "70"}
+
+
+async def test_bad_thresholds_are_refused_and_change_nothing(
+    company: Company, gql: GraphQLClient
+) -> None:
+    for given, field in (
+        ({"medium": "70", "high": "40"}, "high"),
+        ({"medium": "0", "high": "40"}, "medium"),
+        ({"medium": "40", "high": "100.5"}, "high"),
+        ({"medium": "40.001", "high": "70"}, "medium"),
+    ):
+        payload = await call(
+            gql, company.token("hr"), "setRiskThresholds", given, select="thresholds { medium }"
+        )
+        assert payload["thresholds"] is None
+        assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(field, "INVALID")]
+
+    body = await gql.execute("{ riskThresholds { medium high } }", token=company.token("hr"))
+    assert body["data"]["riskThresholds"] == {"medium": "40", "high": "70"}
+
+
+async def test_a_review_rescores_the_employee_through_its_event(
+    company: Company, gql: GraphQLClient
+) -> None:
+    from workers import events  # noqa: F401  (records the actors)
+    from workers.actors import spec
+
+    await mutate(
+        gql,
+        company.token("hr"),
+        "recordPerformanceReview",
+        {
+            "employeeId": company.ids["late"],
+            "period": "2026H2",
+            "rating": "3",
+            "reviewedOn": days_ago(1),
+        },
+        "employee { id }",
+    )
+    async with raw_session(company) as session:
+        [message] = await session.execute(
+            text(
+                "SELECT payload, idempotency_key FROM outbox"
+                " WHERE actor_name = 'employee.reviewed' AND payload->>'employee_id' = :id"
+            ),
+            {"id": str(pk(company.ids["late"]))},
+        )
+        scores_before = await session.scalar(
+            text("SELECT count(*) FROM risk_scores WHERE employee_id = :id"),
+            {"id": pk(company.ids["late"])},
+        )
+
+    consume = spec("employee.reviewed").fn
+    with use_tenant(company.tenant.tenant):
+        await consume(**message.payload, idempotency_key=message.idempotency_key)
+        await consume(**message.payload, idempotency_key=message.idempotency_key)
+
+    async with raw_session(company) as session:
+        scores_after = await session.scalar(
+            text("SELECT count(*) FROM risk_scores WHERE employee_id = :id"),
+            {"id": pk(company.ids["late"])},
+        )
+    assert scores_after == scores_before + 1
+    rows = await latest_rows(company)
+    assert rows["late"].score == Decimal("23.00")
+
+
+ALERTS_QUERY = """
+query($open: Boolean!) {
+  riskAlerts(open: $open, first: 50) {
+    edges { cursor node { id band score threshold closedAt acknowledgedAt employee { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}
+"""
+
+
+async def alerts_of(
+    gql: GraphQLClient, company: Company, key: str, open: bool = False
+) -> list[Any]:
+    body = await gql.execute(ALERTS_QUERY, {"open": open}, token=company.token("hr"))
+    assert "errors" not in body, body
+    return [
+        e["node"]
+        for e in body["data"]["riskAlerts"]["edges"]
+        if e["node"]["employee"]["id"] == company.ids[key]
+    ]
+
+
+async def set_thresholds(gql: GraphQLClient, company: Company, medium: str, high: str) -> None:
+    payload = await call(
+        gql,
+        company.token("hr"),
+        "setRiskThresholds",
+        {"medium": medium, "high": high},
+        select="thresholds { medium high }",
+    )
+    assert payload == {"thresholds": {"medium": medium, "high": high}, "userErrors": []}
+
+
+async def risk_notifications(gql: GraphQLClient, company: Company, who: str) -> list[Any]:
+    body = await gql.execute(
+        "{ notifications(first: 100) { nodes { kind subject } } }", token=company.token(who)
+    )
+    return [n for n in body["data"]["notifications"]["nodes"] if n["kind"] == "risk.alert"]
+
+
+async def test_alerts_fire_once_per_crossing_and_again_after_a_drop(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # Given Risky at 58, in the medium band since the first scoring.
+    await set_thresholds(gql, company, "40", "70")
+    await score_today(company)
+    alerts = await alerts_of(gql, company, "risky")
+    assert [(a["band"], a["score"], a["threshold"], a["closedAt"]) for a in alerts] == [
+        ("MEDIUM", "58.00", "40.00", None)
+    ]
+
+    # Re-scores in the same band raise nothing more.
+    await score_today(company)
+    await score_today(company)
+    assert len(await alerts_of(gql, company, "risky")) == 1
+    assert len(await risk_notifications(gql, company, "mgr1")) == 1
+
+    # A drop below the threshold closes the crossing...
+    await set_thresholds(gql, company, "60", "80")
+    report = await score_today(company)
+    assert (report.alerts_raised, report.alerts_closed) == (0, 1)
+    assert await alerts_of(gql, company, "risky", open=True) == []
+
+    # ...and a new rise is a new crossing with a new alert, told to HR and the manager.
+    await set_thresholds(gql, company, "40", "70")
+    report = await score_today(company)
+    assert report.alerts_raised == 1
+    alerts = await alerts_of(gql, company, "risky")
+    assert [(a["band"], a["closedAt"] is None) for a in alerts] == [
+        ("MEDIUM", True),
+        ("MEDIUM", False),
+    ]
+    assert len(await risk_notifications(gql, company, "mgr1")) == 2
+    assert len(await risk_notifications(gql, company, "hr")) == 2
+    assert await risk_notifications(gql, company, "mgr2") == []
+
+    # Rising from medium to high is a crossing of the high threshold.
+    await set_thresholds(gql, company, "40", "55")
+    await score_today(company)
+    assert [a["band"] for a in await alerts_of(gql, company, "risky", open=True)] == [
+        "HIGH",
+        "MEDIUM",
+    ]
+
+    # HR acknowledges once; a second time, or an employee, is refused.
+    newest = alerts[0]["id"]
+    done = await call(
+        gql,
+        company.token("hr"),
+        "acknowledgeRiskAlert",
+        {"alertId": newest},
+        select="alert { id acknowledgedAt }",
+    )
+    assert done["userErrors"] == [] and done["alert"]["acknowledgedAt"] is not None
+    again = await call(
+        gql, company.token("hr"), "acknowledgeRiskAlert", {"alertId": newest}, select="alert { id }"
+    )
+    assert (again["alert"], [e["code"] for e in again["userErrors"]]) == (None, ["INVALID"])
+    refused = await call(
+        gql,
+        company.token("rep0"),
+        "acknowledgeRiskAlert",
+        {"alertId": newest},
+        select="alert { id }",
+    )
+    assert [e["code"] for e in refused["userErrors"]] == ["FORBIDDEN"]
+    await set_thresholds(gql, company, "40", "70")
+
+
+async def test_another_tenant_never_sees_these_scores_or_alerts(
+    company: Company, gql: GraphQLClient, engine: AsyncEngine
+) -> None:
+    other = await make_tenant(engine)
+    admin = await gql.token(other.tenant.slug, other.admin_email)
+    [alert] = (await alerts_of(gql, company, "risky"))[:1]
+
+    with use_tenant(other.tenant):
+        report = await score_employees(TODAY)
+    body = await gql.execute(
+        "query($id: ID!) { riskAlerts { edges { node { id } } } node(id: $id) { id } }",
+        {"id": alert["id"]},
+        token=admin,
+    )
+    employee = await gql.execute(SCORE_QUERY, {"id": company.ids["risky"]}, token=admin)
+
+    assert report.scored == 0
+    assert body["data"] == {"riskAlerts": {"edges": []}, "node": None}
+    assert employee["data"]["employee"] is None or "errors" in employee

@@ -274,7 +274,7 @@ async def list_alerts(
     viewer: Viewer,
     *,
     first: int,
-    after: tuple[dt.datetime, uuid.UUID] | None,
+    after: uuid.UUID | None,
     open_only: bool = False,
     acknowledged: bool | None = None,
 ) -> tuple[list[RiskAlert], bool]:
@@ -289,13 +289,14 @@ async def list_alerts(
         seen = RiskAlert.acknowledged_at.is_not(None)
         query = query.where(seen if acknowledged else ~seen)
     if after is not None:
-        raised_at, alert_id = after
-        query = query.where(
-            or_(
-                RiskAlert.raised_at < raised_at,
-                and_(RiskAlert.raised_at == raised_at, RiskAlert.id < alert_id),
+        anchor = await session.get(RiskAlert, after)
+        if anchor is not None:
+            query = query.where(
+                or_(
+                    RiskAlert.raised_at < anchor.raised_at,
+                    and_(RiskAlert.raised_at == anchor.raised_at, RiskAlert.id < anchor.id),
+                )
             )
-        )
     rows = list(
         await session.scalars(
             query.order_by(RiskAlert.raised_at.desc(), RiskAlert.id.desc()).limit(first + 1)
