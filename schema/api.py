@@ -31,6 +31,7 @@ from schema.organisation import (
     Position,
 )
 from schema.people import Employee, PeopleMutations, PeopleQueries
+from schema.risk_models import RiskModelMutations, RiskModelQueries, TrainedRiskModel
 from schema.risk_patterns import RiskPatternQueries
 
 
@@ -60,6 +61,7 @@ Query = merge_types(
         NotificationQueries,
         RiskPatternQueries,
         AnalyticsQueries,
+        RiskModelQueries,
     ),
 )
 Mutation = merge_types(
@@ -71,6 +73,7 @@ Mutation = merge_types(
         AdvanceMutations,
         NotificationMutations,
         AnalyticsMutations,
+        RiskModelMutations,
     ),
 )
 
@@ -95,6 +98,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             Advance,
             ApprovalStep,
             RiskAlert,
+            TrainedRiskModel,
         ],
         # Factories, so each request gets fresh extension instances. The parser and
         # validation caches are module-level in strawberry and keyed by document text

@@ -49,6 +49,7 @@ from tenants.binding import tenant_session
 if TYPE_CHECKING:
     from schema.advances import CreditProfile
     from schema.analytics import RiskScore
+    from schema.risk_models import AttritionRisk
 
 
 @strawberry.enum(description="Where an employee stands.")
@@ -226,6 +227,20 @@ class Employee(Node):
         from schema.analytics import risk_score_of
 
         return await risk_score_of(info.context, self.record.id)
+
+    @strawberry.field(
+        description="Probability of leaving within the horizon as of `asOf`, from the "
+        "tenant's trained attrition model (admin and hr; null for anyone else, without a "
+        "model, or when not employed then). Every read is written to the audit log."
+    )
+    async def attrition_risk(
+        self,
+        info: Ctx,
+        horizon_months: Annotated[int, strawberry.argument(description="3, 6 or 12.")],
+    ) -> Annotated[AttritionRisk, strawberry.lazy("schema.risk_models")] | None:
+        from schema.risk_models import attrition_risk_of
+
+        return await attrition_risk_of(info.context, self.record.id, horizon_months, self.as_of)
 
     @strawberry.field(description="Employees this one manages on `asOf`.")
     async def direct_reports(self, info: Ctx) -> list[Employee]:

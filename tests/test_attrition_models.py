@@ -6,12 +6,14 @@ import csv
 import datetime as dt
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from domain import clock
 from domain.analytics import model_store
 from domain.analytics.attrition import (
     FEATURES,
@@ -22,10 +24,14 @@ from domain.analytics.attrition import (
 )
 from domain.audit import AuditEntry
 from domain.errors import DomainError
+from domain.identity.actions import create_user
 from tenants.binding import tenant_session
 from tenants.context import use_tenant
-from tests.conftest import make_tenant, shared_data
-from tests.import_support import renshi_import
+from tests.advance_fixtures import pk
+from tests.conftest import PASSWORD, GraphQLClient, make_tenant, shared_data
+from tests.import_support import employee_by_number, renshi_import
+from workers import risk_models
+from workers.actors import spec as actor_spec
 
 IBM = ("ibm_attrition", "WA_Fn-UseC_-HR-Employee-Attrition.csv")
 IMPORTED_AS_OF = dt.date(2026, 6, 30)  # everyone who left, left that day
@@ -168,3 +174,168 @@ async def test_a_tenant_without_leavers_is_told_it_has_too_little_history(
     assert (refused.value.field, bad_horizon.value.field) == ("horizonMonths", "horizonMonths")
     assert str(bad_horizon.value) == "The horizon is 3, 6 or 12 months."
     assert stored == []
+
+
+# --- through GraphQL ---------------------------------------------------------------------
+
+MODELS = """{ riskModels { id kind horizonMonths version active trainedFrom trainedTo features
+  metrics { rows people leavers rocAuc { mean std } expectedCalibrationError
+            calibration { decile count } }
+  fairness { threshold warnings attributes { attribute selectionRateRatio
+             groups { group count selectionRate truePositiveRate } } } } }"""
+RETRAIN = """mutation($input: RetrainRiskModelsInput) { retrainRiskModels(input: $input) {
+  jobId userErrors { field code message } } }"""
+FORECAST = """query($id: ID!) { employee(id: $id) {
+  attritionRisk(horizonMonths: 3) { probability horizonMonths asOf modelVersion trainedTo } } }"""
+
+
+async def outbox_rows(engine: AsyncEngine, slug: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                f'SELECT payload, idempotency_key FROM "t_{slug}".outbox '
+                "WHERE actor_name = 'risk.retrain_models' ORDER BY id"
+            )
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+async def audit_actions(engine: AsyncEngine, slug: str, action: str) -> list[dict[str, Any]]:
+    async with engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                f'SELECT actor_id, entity_id, after FROM "t_{slug}".audit_log '
+                "WHERE action = :action ORDER BY id"
+            ),
+            {"action": action},
+        )
+        return [dict(row._mapping) for row in rows]
+
+
+async def test_hr_retrains_through_graphql_and_reads_models_and_forecasts(
+    engine: AsyncEngine, gql: GraphQLClient, database_url: str
+) -> None:
+    # Given IBM's table imported two months ago (so today's snapshots reach the leavers),
+    # an admin and a finance user
+    path = shared_data(*IBM)
+    company = await make_tenant(engine)
+    slug, tenant = company.tenant.slug, company.tenant
+    today = clock.local_today(tenant.time_zone)
+    imported_on = months_before(today, 2)
+    imported = renshi_import(
+        database_url, "ibm-attrition", path, "--tenant", slug, "--as-of", imported_on.isoformat()
+    )
+    assert imported.returncode == 0, imported.stdout + imported.stderr
+    with use_tenant(tenant):
+        await create_user(
+            tenant,
+            email=f"finance@{slug}.test",
+            display_name="Finance",
+            password=PASSWORD,
+            roles=["finance"],
+        )
+    admin = await gql.token(slug, company.admin_email)
+    finance = await gql.token(slug, f"finance@{slug}.test")
+
+    # When the admin asks for the 3-month model
+    asked = await gql.execute(RETRAIN, {"input": {"horizonMonths": [3]}}, token=admin)
+
+    # Then a job is queued with the tenant's own outbox, and nothing is trained yet
+    payload = asked["data"]["retrainRiskModels"]
+    assert payload["userErrors"] == []
+    job_id = payload["jobId"]
+    assert await outbox_rows(engine, slug) == [
+        {
+            "payload": {
+                "job_id": job_id,
+                "horizons": [3],
+                "requested_by": str(company.admin_id),
+                "idempotency_key": f"risk.retrain_models:{job_id}",
+            },
+            "idempotency_key": f"risk.retrain_models:{job_id}",
+        }
+    ]
+    assert (await gql.execute(MODELS, token=admin))["data"] == {"riskModels": []}
+
+    # When the worker handles the message, and the broker delivers it a second time
+    message = (await outbox_rows(engine, slug))[0]["payload"]
+    with use_tenant(tenant):
+        for _ in range(2):
+            await actor_spec(risk_models.retrain_models.name).fn(**message)
+
+    # Then one model is stored, trained to today, audited with the job and the admin
+    body = await gql.execute(MODELS, token=admin)
+    assert "errors" not in body, body
+    [model] = body["data"]["riskModels"]
+    assert {k: model[k] for k in ("kind", "horizonMonths", "version", "active")} == {
+        "kind": "ATTRITION",
+        "horizonMonths": 3,
+        "version": 1,
+        "active": True,
+    }
+    assert model["trainedTo"] == today.isoformat()
+    assert model["trainedFrom"] == months_before(today, 14).isoformat()
+    assert model["features"] == list(FEATURES)
+    metrics = model["metrics"]
+    assert metrics["leavers"] == sum(
+        1 for r in ibm_rows(path) if r["Attrition"] == "Yes" and int(r["YearsAtCompany"]) >= 1
+    )
+    assert sum(d["count"] for d in metrics["calibration"]) == metrics["rows"]
+    assert 0.5 < metrics["rocAuc"]["mean"] <= 1
+    fairness = model["fairness"]
+    below = [
+        a["attribute"]
+        for a in fairness["attributes"]
+        if a["selectionRateRatio"] is not None and a["selectionRateRatio"] < 0.8
+    ]
+    assert [w.split(":")[0] for w in fairness["warnings"]] == below
+    trainings = await audit_actions(engine, slug, "risk_model.train")
+    assert [(t["actor_id"], t["after"]["job_id"]) for t in trainings] == [
+        (company.admin_id, job_id)
+    ]
+
+    # And HR reads one employee's forecast (audited); a leaver has none
+    stayer = (await employee_by_number(gql, admin, "2068", fields="id employeeNumber"))["id"]
+    leaver = (await employee_by_number(gql, admin, "2055", fields="id employeeNumber"))["id"]
+    forecast = await gql.execute(FORECAST, {"id": stayer}, token=admin)
+    risk = forecast["data"]["employee"]["attritionRisk"]
+    assert 0 <= risk.pop("probability") <= 1
+    assert risk == {
+        "horizonMonths": 3,
+        "asOf": today.isoformat(),
+        "modelVersion": 1,
+        "trainedTo": today.isoformat(),
+    }
+    gone = await gql.execute(FORECAST, {"id": leaver}, token=admin)
+    assert gone["data"]["employee"]["attritionRisk"] is None
+    reads = await audit_actions(engine, slug, "risk.attrition_read")
+    assert [(r["actor_id"], r["entity_id"]) for r in reads] == [(company.admin_id, str(pk(stayer)))]
+
+    # Finance sees no model, queues nothing and reads no forecast
+    refused = await gql.execute(MODELS, token=finance)
+    assert refused["data"] is None
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    not_queued = await gql.execute(RETRAIN, {"input": None}, token=finance)
+    assert not_queued["data"]["retrainRiskModels"] == {
+        "jobId": None,
+        "userErrors": [
+            {"field": None, "code": "FORBIDDEN", "message": "You are not allowed to do this."}
+        ],
+    }
+    hidden = await gql.execute(FORECAST, {"id": stayer}, token=finance)
+    assert hidden["data"]["employee"]["attritionRisk"] is None
+
+    # A horizon other than 3, 6 or 12 is refused and queues nothing
+    bad = await gql.execute(RETRAIN, {"input": {"horizonMonths": [3, 5]}}, token=admin)
+    assert bad["data"]["retrainRiskModels"] == {
+        "jobId": None,
+        "userErrors": [
+            {
+                "field": "horizonMonths",
+                "code": "INVALID",
+                "message": "The horizon is 3, 6 or 12 months.",
+            }
+        ],
+    }
+    assert len(await outbox_rows(engine, slug)) == 1
+    assert len(await audit_actions(engine, slug, "risk.attrition_read")) == 1
