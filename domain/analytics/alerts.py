@@ -45,6 +45,8 @@ RISK_READERS = ("admin", "hr")
 BAND_RANK = {"low": 0, "medium": 1, "high": 2}
 BAND_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
 REASONS_IN_ALERT = 3
+ALERT_CHUNK = 1000
+NOTIFICATION_CHUNK = 500
 
 
 async def risk_thresholds(session: AsyncSession) -> Thresholds:
@@ -134,9 +136,20 @@ async def raise_alerts(
     session: AsyncSession, rising: list[Crossing], as_of: dt.date, at: dt.datetime
 ) -> list[RiskAlert]:
     """Insert an alert per crossing (an open one of the same band wins) and tell HR and
-    the managers. Returns the alerts written."""
-    if not rising:
-        return []
+    the managers. Returns the alerts written.
+
+    A thousand crossings at a time: a tenant's first nightly scoring may raise one for
+    most employees, and one statement takes at most 32,767 parameters.
+    """
+    raised = []
+    for start in range(0, len(rising), ALERT_CHUNK):
+        raised += await _raise_chunk(session, rising[start : start + ALERT_CHUNK], as_of, at)
+    return raised
+
+
+async def _raise_chunk(
+    session: AsyncSession, rising: list[Crossing], as_of: dt.date, at: dt.datetime
+) -> list[RiskAlert]:
     raised = list(
         await session.scalars(
             insert(RiskAlert)
@@ -212,7 +225,8 @@ async def _notify(
             key = f"risk.alert:{alert.id}:{user_id}"
             data = {"alert_id": alert.id, "employee_id": alert.employee_id}
             drafts.append(Draft(reader, "risk.alert", key, params, data))
-    await notify_many(session, drafts)
+    for start in range(0, len(drafts), NOTIFICATION_CHUNK):
+        await notify_many(session, drafts[start : start + NOTIFICATION_CHUNK])
 
 
 def _number(value: Decimal, locale: str) -> str:

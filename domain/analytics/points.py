@@ -205,6 +205,9 @@ RULES: tuple[Rule, ...] = (
 )
 
 
+MESSAGES = {rule.name: rule.message for rule in RULES}
+
+
 @dataclasses.dataclass(frozen=True)
 class Factor:
     """One reason for a score: its signed points and the sentence that explains it."""
@@ -215,10 +218,11 @@ class Factor:
     params: dict[str, Decimal | int]
 
     def as_json(self) -> dict[str, Any]:
+        """The stored form. The sentence is not stored: `describe` finds it by the name,
+        so a reworded sentence serves old scores too."""
         return {
             "name": self.name,
             "contribution": str(self.contribution),
-            "message": self.message,
             "params": {k: str(v) for k, v in self.params.items()},
         }
 
@@ -254,4 +258,5 @@ def describe(factor: dict[str, Any], locale: str, format_locale: str) -> str:
         name: format_decimal(Decimal(value), locale=format_locale)
         for name, value in factor.get("params", {}).items()
     }
-    return translate(factor["message"], locale, **params)
+    message = factor.get("message") or MESSAGES[factor["name"]]
+    return translate(message, locale, **params)

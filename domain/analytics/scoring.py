@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import gc
 import logging
 import time
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text
+from sqlalchemy import any_, bindparam, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -85,6 +86,23 @@ async def score_in(
     session: AsyncSession, as_of: dt.date, employee_ids: Sequence[uuid.UUID] | None = None
 ) -> ScoringReport:
     """`score_employees` inside the caller's transaction."""
+    if employee_ids is not None and len(employee_ids) < COPY_FROM:
+        return await _score_in(session, as_of, employee_ids)
+    # NOTE: a whole tenant's run allocates a few million small objects and frees none
+    # until it ends, so the cyclic collector's passes over them are pure cost: about a
+    # fifth of the run at 100,000 employees. It is paused for the run, then restored.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return await _score_in(session, as_of, employee_ids)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+async def _score_in(
+    session: AsyncSession, as_of: dt.date, employee_ids: Sequence[uuid.UUID] | None
+) -> ScoringReport:
     at = clock.now()
     thresholds = await alerts.risk_thresholds(session)
     features = await features_as_of(session, as_of, employee_ids)
@@ -180,7 +198,7 @@ async def _score_ids(
         return {}
     rows = await session.execute(
         select(RiskScore.employee_id, RiskScore.id).where(
-            RiskScore.employee_id.in_(employee_ids), RiskScore.scored_at == at
+            RiskScore.employee_id == any_(literal(employee_ids)), RiskScore.scored_at == at
         )
     )
     return {employee_id: score_id for employee_id, score_id in rows}
