@@ -184,6 +184,18 @@ async def _fetch(context: RequestContext, pk: uuid.UUID) -> TrainedRiskModel | N
 register_node("TrainedRiskModel", _fetch)
 
 
+@strawberry.type(description="One input that moved a forecast, with its signed weight.")
+class AttritionFactor:
+    name: str = strawberry.field(description="The input's stable name, e.g. tenure_years.")
+    contribution: float = strawberry.field(
+        description="Its weight in the log-odds of leaving: positive raises the risk. Numbers "
+        "count from the training average, a category by its own weight."
+    )
+    description: str = strawberry.field(
+        description="What it is for this employee, in the viewer's language."
+    )
+
+
 @strawberry.type(description="An employee's probability of leaving within a horizon.")
 class AttritionRisk:
     probability: float = strawberry.field(description="Calibrated, 0 to 1.")
@@ -191,6 +203,9 @@ class AttritionRisk:
     as_of: dt.date = strawberry.field(description="The day the features were read as of.")
     model_version: int = strawberry.field(description="The version of the model that answered.")
     trained_to: dt.date = strawberry.field(description="The model's training data end.")
+    factors: list[AttritionFactor] = strawberry.field(
+        description="The five inputs that moved this forecast most, largest first."
+    )
 
 
 async def attrition_risk_of(
@@ -203,13 +218,22 @@ async def attrition_risk_of(
     found = await attrition.read_attrition_risk(viewer, employee_id, horizon_months, as_of)
     if found is None:
         return None
-    model, probability = found
     return AttritionRisk(
-        probability=probability,
+        probability=found.probability,
         horizon_months=horizon_months,
         as_of=as_of,
-        model_version=model.version,
-        trained_to=model.trained_to,
+        model_version=found.model.version,
+        trained_to=found.model.trained_to,
+        factors=[
+            AttritionFactor(
+                name=factor.feature,
+                contribution=factor.contribution,
+                description=attrition.describe_factor(
+                    factor, found.values[factor.feature], context.locale, context.format_locale
+                ),
+            )
+            for factor in found.factors
+        ],
     )
 
 

@@ -22,6 +22,9 @@ from domain.analytics.attrition import (
     retrain_attrition_model,
     training_set,
 )
+from domain.analytics.attrition_model import attrition_pipeline, contributions, fit_explainable
+from domain.analytics.evaluation import FEATURES as IBM_FEATURES
+from domain.analytics.evaluation import column_indices, read_ibm_attrition
 from domain.audit import AuditEntry
 from domain.errors import DomainError
 from domain.identity.actions import create_user
@@ -186,7 +189,8 @@ MODELS = """{ riskModels { id kind horizonMonths version active trainedFrom trai
 RETRAIN = """mutation($input: RetrainRiskModelsInput) { retrainRiskModels(input: $input) {
   jobId userErrors { field code message } } }"""
 FORECAST = """query($id: ID!) { employee(id: $id) {
-  attritionRisk(horizonMonths: 3) { probability horizonMonths asOf modelVersion trainedTo } } }"""
+  attritionRisk(horizonMonths: 3) { probability horizonMonths asOf modelVersion trainedTo
+    factors { name contribution description } } } }"""
 
 
 async def outbox_rows(engine: AsyncEngine, slug: str) -> list[dict[str, Any]]:
@@ -300,6 +304,12 @@ async def test_hr_retrains_through_graphql_and_reads_models_and_forecasts(
     forecast = await gql.execute(FORECAST, {"id": stayer}, token=admin)
     risk = forecast["data"]["employee"]["attritionRisk"]
     assert 0 <= risk.pop("probability") <= 1
+    factors = risk.pop("factors")
+    assert len(factors) == 5
+    weights = [abs(f["contribution"]) for f in factors]
+    assert weights == sorted(weights, reverse=True)
+    assert {f["name"] for f in factors} <= set(FEATURES)
+    assert all(f["description"].endswith(".") for f in factors)
     assert risk == {
         "horizonMonths": 3,
         "asOf": today.isoformat(),
@@ -339,3 +349,27 @@ async def test_hr_retrains_through_graphql_and_reads_models_and_forecasts(
     }
     assert len(await outbox_rows(engine, slug)) == 1
     assert len(await audit_actions(engine, slug, "risk.attrition_read")) == 1
+
+
+def test_factors_add_up_to_the_log_odds_against_the_average_employee() -> None:
+    # Given an uncalibrated model fitted on IBM's table (the evaluation's own columns)
+    table = read_ibm_attrition(shared_data(*IBM))
+    template = attrition_pipeline(**column_indices(), calibration="none")
+    model = fit_explainable(template, table.features, table.outcomes)
+    pipeline = model.estimator
+
+    # When the first row is explained input by input
+    row = table.features[0]
+    every = contributions(model, row, IBM_FEATURES, top=len(IBM_FEATURES))
+
+    # Then the contributions add up to its log-odds minus those of the average row
+    coefficients = pipeline.named_steps["classify"].coef_[0]
+    own = pipeline.decision_function(row.reshape(1, -1))[0]
+    average = coefficients @ model.baselines[0] + pipeline.named_steps["classify"].intercept_[0]
+    assert sum(c.contribution for c in every) == pytest.approx(own - average)
+    assert len(every) == len(IBM_FEATURES)
+    top = contributions(model, row, IBM_FEATURES)
+    assert top == every[:5]
+    assert [abs(c.contribution) for c in top] == sorted(
+        (abs(c.contribution) for c in top), reverse=True
+    )

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-from sklearn.base import clone
+from babel.numbers import format_decimal
 from sklearn.model_selection import StratifiedGroupKFold
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,9 +42,12 @@ from domain.analytics import model_store
 from domain.analytics.attrition_model import (
     MODEL_DESCRIPTION,
     Calibration,
+    Contribution,
     attrition_pipeline,
     calibration_error,
+    contributions,
     cross_validate,
+    fit_explainable,
     largest_calibration_gap,
 )
 from domain.analytics.fairness import age_band, fairness_report
@@ -54,7 +57,7 @@ from domain.errors import DomainError
 from domain.identity.actions import Viewer
 from domain.people.models import Employee, EmploymentEvent
 from domain.permissions import require_any_role
-from i18n import N_
+from i18n import N_, translate
 from tenants.binding import tenant_session
 from tenants.context import current_tenant
 
@@ -96,6 +99,30 @@ SKEWED = (
 )
 CATEGORICAL = ("org_unit_id", "status")
 FEATURES = NUMERIC + SKEWED + CATEGORICAL
+# What each input says about one employee, for the factors of a forecast.
+FEATURE_SENTENCES = {
+    "job_level_rank": N_("Job level rank is {value}."),
+    "pay_band_position": N_("Salary sits at {value} of the pay band (0 minimum, 1 maximum)."),
+    "salary_changes_24m": N_("{value} salary changes in 24 months."),
+    "last_rating": N_("Last performance rating is {value}."),
+    "rating_trend": N_("Performance rating moved by {value} since the review before."),
+    "rewards_12m": N_("{value} rewards in 12 months."),
+    "penalties_12m": N_("{value} penalties in 12 months."),
+    "transfers_24m": N_("{value} transfers in 24 months."),
+    "manager_changes_12m": N_("{value} manager changes in 12 months."),
+    "advances_12m": N_("{value} advances in 12 months."),
+    "rejections_12m": N_("{value} rejected advance requests in 12 months."),
+    "write_offs_12m": N_("{value} advance write-offs in 12 months."),
+    "tenure_years": N_("{value} years at the company."),
+    "years_since_promotion": N_("{value} years since the last promotion (or the hire)."),
+    "leave_days_12m": N_("{value} days on leave in 12 months."),
+    "advances_total": N_("{value} advances in all."),
+    "outstanding_to_salary": N_("Advance outstanding is {value}x monthly salary."),
+    "max_overdue_days": N_("An advance is {value} days overdue."),
+    "average_settlement_days": N_("Advances are settled {value} days after payment on average."),
+    "org_unit_id": N_("The org unit they work in."),
+    "status": N_("Their status ({value})."),
+}
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -265,7 +292,7 @@ def train(data: TrainingSet, *, calibration: Calibration = "isotonic") -> Traine
             "deciles": [dataclasses.asdict(b) for b in table],
         },
     }
-    estimator = clone(template).fit(data.features, data.outcomes)
+    estimator = fit_explainable(template, data.features, data.outcomes)
     record = model_store.ModelRecord(
         kind=KIND,
         horizon_months=data.horizon_months,
@@ -414,21 +441,51 @@ async def predict_attrition(
     return model, {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
 
 
+@dataclasses.dataclass(frozen=True)
+class AttritionForecast:
+    """One employee's forecast, the model that made it and its top factors."""
+
+    model: RiskModel
+    probability: float
+    factors: list[Contribution]
+    values: dict[str, object]  # the employee's input values, by feature name
+
+
+def describe_factor(
+    factor: Contribution, value: object, locale: str | None, format_locale: str
+) -> str:
+    """A factor's sentence in the reader's language, its number in their format."""
+    if value is None:
+        shown = translate(N_("unknown"), locale)
+    elif isinstance(value, int | float | Decimal):
+        shown = format_decimal(Decimal(str(value)), locale=format_locale)
+    else:
+        shown = str(value)
+    return translate(FEATURE_SENTENCES[factor.feature], locale, value=shown)
+
+
 async def read_attrition_risk(
     viewer: Viewer, employee_id: uuid.UUID, horizon_months: int, as_of: dt.date
-) -> tuple[RiskModel, float] | None:
-    """One employee's probability of leaving within the horizon (admin and hr).
+) -> AttritionForecast | None:
+    """One employee's probability of leaving within the horizon, with its top factors
+    (admin and hr).
 
     None when the tenant has no model for the horizon or the employee is not employed on
-    `as_of`. Every read is written to the audit log.
+    `as_of` (or already in offboarding). Every read is written to the audit log.
     """
     require_any_role(viewer, *TRAINERS)
     check_horizons([horizon_months])
     async with tenant_session() as session:
-        served = await predict_attrition(session, horizon_months, as_of, [employee_id])
-        if served is None or employee_id not in served[1]:
+        model = await model_store.active_model(session, KIND, horizon_months)
+        if model is None:
             return None
-        model, probabilities = served
+        found = (await features_as_of(session, as_of, [employee_id])).get(employee_id)
+        if found is None or found.status == "offboarding":
+            return None
+        estimator = model_store.load(model)
+        row = np.array(feature_row(found), dtype=object)
+        probability = float(estimator.predict_proba(row.reshape(1, -1))[0, 1])
+        factors = contributions(estimator, row, FEATURES)
         audit.record(
             session,
             actor_id=viewer.id,
@@ -437,4 +494,10 @@ async def read_attrition_risk(
             entity_id=employee_id,
             after={"horizon_months": horizon_months, "model_version": model.version},
         )
-    return model, probabilities[employee_id]
+    values = found.as_dict()
+    return AttritionForecast(
+        model=model,
+        probability=probability,
+        factors=factors,
+        values={f.feature: values[f.feature] for f in factors},
+    )

@@ -27,6 +27,8 @@ nothing about the held-out rows reaches training.
 from __future__ import annotations
 
 import dataclasses
+import re
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -212,3 +214,76 @@ def cross_validate(
         probabilities=np.concatenate(pooled_probabilities),
         outcomes=outcomes[rows],
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class Contribution:
+    """How much one input moved one prediction, in log-odds (positive: more likely to leave)."""
+
+    feature: str
+    contribution: float
+
+
+@dataclasses.dataclass(frozen=True)
+class ExplainableModel:
+    """A fitted estimator with the average training row, seen through each inner pipeline.
+
+    Contributions are measured from that average, so an input every employee shares (a
+    single status, the same unit) explains nothing, as it should.
+    """
+
+    estimator: Any
+    baselines: list[npt.NDArray[np.float64]]
+
+    def predict_proba(self, features: npt.NDArray[Any]) -> Any:
+        return self.estimator.predict_proba(features)
+
+
+def fit_explainable(
+    template: Any, features: npt.NDArray[Any], outcomes: npt.NDArray[np.int_]
+) -> ExplainableModel:
+    """Fit a clone of `template` on all rows and remember their average transformed row."""
+    estimator = clone(template).fit(features, outcomes)
+    baselines = [
+        _dense(pipeline.named_steps["preprocess"].transform(features)).mean(axis=0)
+        for pipeline in _pipelines(estimator)
+    ]
+    return ExplainableModel(estimator=estimator, baselines=baselines)
+
+
+_SOURCE_COLUMN = re.compile(r"__(?:missingindicator_)?x(\d+)")
+
+
+def contributions(
+    model: ExplainableModel, row: npt.NDArray[Any], names: Sequence[str], *, top: int = 5
+) -> list[Contribution]:
+    """The `top` inputs that moved the prediction for one row most, largest first.
+
+    Each transformed column adds coefficient x (value - training average) to the log-odds,
+    relative to an average employee. Columns are summed back to the input they came from
+    (a number and its missing-indicator, a category's one-hot columns). A calibrated model
+    averages its inner pipelines; the isotonic step is monotone, so the signs hold.
+    """
+    pipelines = _pipelines(model.estimator)
+    totals: dict[str, float] = defaultdict(float)
+    for pipeline, baseline in zip(pipelines, model.baselines, strict=True):
+        preprocess = pipeline.named_steps["preprocess"]
+        coefficients = pipeline.named_steps["classify"].coef_[0]
+        shifted = _dense(preprocess.transform(row.reshape(1, -1)))[0] - baseline
+        for column, weight, value in zip(
+            preprocess.get_feature_names_out(), coefficients, shifted, strict=True
+        ):
+            found = _SOURCE_COLUMN.search(column)
+            assert found is not None, column
+            totals[names[int(found.group(1))]] += weight * value / len(pipelines)
+    ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
+    return [Contribution(feature=name, contribution=float(value)) for name, value in ranked[:top]]
+
+
+def _pipelines(estimator: Any) -> list[Any]:
+    inner = getattr(estimator, "calibrated_classifiers_", None)
+    return [c.estimator for c in inner] if inner else [estimator]
+
+
+def _dense(matrix: Any) -> npt.NDArray[np.float64]:
+    return np.asarray(matrix.toarray() if hasattr(matrix, "toarray") else matrix, dtype=float)

@@ -254,7 +254,7 @@ def evaluate_attrition(
             stayers=stayers,
         )
     started = time.perf_counter()
-    columns = _column_indices()
+    columns = column_indices()
     template = attrition_pipeline(**columns, calibration=calibration)
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
 
@@ -291,7 +291,7 @@ def evaluate_attrition(
     )
 
 
-def _column_indices() -> dict[str, list[int]]:
+def column_indices() -> dict[str, list[int]]:
     """Where each kind of feature sits in the feature matrix (FEATURES order)."""
     return {
         "numeric": [FEATURES.index(c) for c in NUMERIC],
