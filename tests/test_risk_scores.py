@@ -27,6 +27,7 @@ from domain.analytics.scoring import score_employees
 from tenants.context import use_tenant
 from tests.advance_fixtures import (
     Company,
+    add_user,
     approved_and_paid,
     build_company,
     call,
@@ -539,3 +540,33 @@ async def test_another_tenant_never_sees_these_scores_or_alerts(
     assert report.scored == 0
     assert body["data"] == {"riskAlerts": {"edges": []}, "node": None}
     assert employee["data"]["employee"] is None or "errors" in employee
+
+
+async def test_factor_sentences_use_the_viewers_number_format(
+    company: Company, gql: GraphQLClient
+) -> None:
+    await score_today(company)
+    await add_user(gql, company, "hr_de", ["hr"], locale="de_DE")
+
+    score = await read_score(gql, company, "hr_de", "late")
+
+    # German numbers; the sentence stays English until the catalogs carry it.
+    assert [f["description"] for f in score["factors"]] == [
+        "An advance is 30 days overdue.",
+        "Advance outstanding is 0,3x monthly salary.",
+    ]
+
+
+async def test_the_nightly_actor_scores_every_employee_of_its_tenant(company: Company) -> None:
+    from workers import risk  # noqa: F401  (records the actor)
+    from workers.actors import spec
+
+    async with raw_session(company) as session:
+        before = await session.scalar(text("SELECT count(*) FROM risk_scores"))
+
+    with use_tenant(company.tenant.tenant):
+        await spec("risk.rescore_all").fn()
+
+    async with raw_session(company) as session:
+        after = await session.scalar(text("SELECT count(*) FROM risk_scores"))
+    assert after == before + 34
