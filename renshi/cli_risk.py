@@ -12,7 +12,7 @@ from domain.errors import DomainError
 from i18n import N_, translate
 from renshi.cli import main
 
-DATASETS = ("ibm-attrition",)
+DATASETS = ("ibm-attrition", "job-retention")
 
 
 @main.group("risk")
@@ -27,6 +27,12 @@ def risk_group() -> None:
     type=click.Choice(DATASETS),
     required=True,
     help="Which table FILE holds (its columns and outcome).",
+)
+@click.option(
+    "--horizon",
+    "horizon_months",
+    type=click.IntRange(min=1, max=12),
+    help="job-retention: leaving within this many months (required there).",
 )
 @click.option("--folds", default=5, show_default=True, type=click.IntRange(min=2))
 @click.option("--repeats", default=5, show_default=True, type=click.IntRange(min=1))
@@ -49,6 +55,7 @@ def risk_group() -> None:
 def risk_evaluate(
     file: Path,
     dataset: str,
+    horizon_months: int | None,
     folds: int,
     repeats: int,
     seed: int,
@@ -57,10 +64,21 @@ def risk_evaluate(
     as_json: bool,
 ) -> None:
     """Cross-validate the attrition pipeline on a public table, without leakage."""
-    from domain.analytics.evaluation import evaluate_attrition, read_ibm_attrition
+    from domain.analytics.evaluation import (
+        evaluate_attrition,
+        read_ibm_attrition,
+        read_job_retention,
+    )
 
+    if dataset == "job-retention" and horizon_months is None:
+        raise click.UsageError("--horizon is required with --dataset job-retention.")
+    if dataset == "ibm-attrition" and horizon_months is not None:
+        raise click.UsageError("IBM's table says who left, not when: it takes no --horizon.")
     try:
-        table = read_ibm_attrition(file)
+        if horizon_months is None:
+            table = read_ibm_attrition(file)
+        else:
+            table = read_job_retention(file, horizon_months)
         evaluation = evaluate_attrition(
             table,
             folds=folds,
@@ -94,6 +112,15 @@ def _print_evaluation(evaluation: Any) -> None:
         share=report["leavers"] / report["rows"],
         attribution=report["attribution"],
     )
+    if report["horizon_months"] is not None:
+        say(
+            N_(
+                "Outcome: left within {horizon} months; {left_out} rows left out (still "
+                "employed when last seen, before {horizon} months)."
+            ),
+            horizon=report["horizon_months"],
+            left_out=report["left_out"],
+        )
     say(
         N_("Model: {model}; calibration: {calibration}."),
         model=report["model"],

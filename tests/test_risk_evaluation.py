@@ -79,11 +79,13 @@ def test_the_ibm_evaluation_reaches_the_agreed_roc_auc_with_calibration_and_fair
     assert run.returncode == 0, run.stdout + run.stderr
     report = json.loads(run.stdout)
     assert set(report) == {
-        "dataset", "source", "attribution", "rows", "leavers", "model",
+        "dataset", "source", "attribution", "horizon_months", "rows", "left_out", "leavers",
+        "model",
         "calibration_method", "features", "not_features", "cross_validation",
         "roc_auc", "pr_auc", "brier", "calibration", "fairness", "seconds",
     }  # fmt: skip
     assert (report["rows"], report["leavers"]) == (1470, 237)
+    assert (report["horizon_months"], report["left_out"]) == (None, 0)
     assert report["calibration_method"] == "isotonic"
     assert report["cross_validation"] == {
         "kind": "repeated stratified k-fold",
@@ -162,6 +164,35 @@ def test_gender_age_and_marital_status_do_not_change_the_model(tmp_path: Path) -
         assert changed[key] == original[key]
     assert changed["calibration"]["deciles"] == original["calibration"]["deciles"]
     assert changed["fairness"] != original["fairness"]
+
+
+def test_the_job_retention_table_is_evaluated_for_leaving_within_a_horizon() -> None:
+    # Given the time-to-leave table: who left (left = 1) or was last seen (0), in which month
+    path = shared_data("people_analytics", "job_retention.csv")
+    with path.open(encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    within = [r for r in rows if r["left"] == "1" and int(r["month"]) <= 6]
+    unknown = [r for r in rows if r["left"] == "0" and int(r["month"]) < 6]
+
+    # When the 6-month outcome is evaluated
+    run = evaluate(path, "--dataset", "job-retention", "--horizon", "6", "--json")
+
+    # Then stayers last seen before six months are left out, the rest are known
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = json.loads(run.stdout)
+    assert (report["dataset"], report["horizon_months"]) == ("job-retention", 6)
+    assert report["left_out"] == len(unknown) == 183
+    assert report["rows"] == len(rows) - len(unknown) == 3587
+    assert report["leavers"] == len(within) == 647
+    assert report["features"] == ["sentiment", "intention", "field", "level"]
+    assert report["not_features"] == {"protected": ["gender"], "constant_or_id": ["month"]}
+    assert 0.6 < report["roc_auc"]["mean"] < 1
+    assert sum(d["count"] for d in report["calibration"]["deciles"]) == 3587 * 5
+    [gender] = report["fairness"]["attributes"]
+    assert [(g["group"], g["count"]) for g in gender["groups"]] == [
+        ("F", 5 * sum(r["gender"] == "F" for r in rows if r not in unknown)),
+        ("M", 5 * sum(r["gender"] == "M" for r in rows if r not in unknown)),
+    ]
 
 
 # --- the fairness report on a hand-built example -----------------------------------------
@@ -264,9 +295,24 @@ def test_an_unknown_dataset_is_refused(tmp_path: Path) -> None:
     result = run_cli(str(path), "--dataset", "kaggle-titanic")
 
     assert result.exit_code == 2
-    assert "Invalid value for '--dataset': 'kaggle-titanic' is not 'ibm-attrition'." in (
-        result.output
-    )
+    assert (
+        "Invalid value for '--dataset': 'kaggle-titanic' is not one of 'ibm-attrition', "
+        "'job-retention'."
+    ) in result.output
+
+
+def test_the_horizon_goes_with_job_retention_only(tmp_path: Path) -> None:
+    path = tmp_path / "table.csv"
+    path.write_text("left\n1\n", encoding="utf-8")
+
+    without = run_cli(str(path), "--dataset", "job-retention")
+    with_ibm = run_cli(str(path), "--dataset", "ibm-attrition", "--horizon", "3")
+    too_far = run_cli(str(path), "--dataset", "job-retention", "--horizon", "13")
+
+    assert without.exit_code == with_ibm.exit_code == too_far.exit_code == 2
+    assert "Error: --horizon is required with --dataset job-retention." in without.output
+    assert "it takes no --horizon." in with_ibm.output
+    assert "13 is not in the range 1<=x<=12." in too_far.output
 
 
 def test_a_table_without_the_attrition_column_is_refused(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
-"""Leak-free evaluation of the attrition pipeline on IBM's HR attrition table.
+"""Leak-free evaluation of the attrition pipeline on public tables.
 
-`renshi risk evaluate --dataset ibm-attrition FILE` runs this. Repeated stratified k-fold
-cross-validation: each fold fits a fresh pipeline (scaling, encoding, classifier and any
-calibration) on its training rows only and predicts the held-out rows, so every row gets
-one out-of-fold probability per repeat from a model that never saw it.
+`renshi risk evaluate --dataset ibm-attrition FILE` runs this on IBM's HR attrition table
+(who left, ever), `--dataset job-retention FILE --horizon H` on the job retention table of
+the people analytics handbook (who left within H months: the horizon formulation).
+
+Repeated stratified k-fold cross-validation: each fold fits a fresh pipeline (scaling,
+encoding, classifier and any calibration) on its training rows only and predicts the
+held-out rows, so every row gets one out-of-fold probability per repeat from a model that
+never saw it.
 
 - ROC AUC, PR AUC (average precision) and Brier score are computed per fold; the report
   gives their mean and standard deviation over all folds.
@@ -12,8 +16,14 @@ one out-of-fold probability per repeat from a model that never saw it.
   predicted probability and observed leaving rate per decile.
 - The fairness report (`domain.analytics.fairness`) uses the same pooled predictions.
 
-Gender, Age and MaritalStatus are read for the fairness report only; they, the constant
-columns and the employee number never enter the feature matrix.
+Protected attributes (IBM: Gender, Age, MaritalStatus; job retention: gender) are read
+for the fairness report only; they, constant columns and identifiers never enter the
+feature matrix.
+
+In the job retention table `month` is when someone left (`left` = 1) or when observation
+ended (`left` = 0). Within H months: a leaver with month <= H is positive; a stayer seen
+for at least H months is negative; a stayer seen for less is unknown and left out (its
+count is reported), as is usual for censored time-to-event data.
 """
 
 from __future__ import annotations
@@ -88,14 +98,63 @@ DEFAULT_THRESHOLD = 0.5
 
 
 @dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """What one public table holds: its outcome, its inputs by kind, what is never an input."""
+
+    dataset: str
+    attribution: str
+    target: str
+    numeric: tuple[str, ...]
+    skewed: tuple[str, ...]
+    categorical: tuple[str, ...]
+    protected: tuple[str, ...]
+    not_features: tuple[str, ...]
+    # Further columns the reader needs (to build the outcome, not as inputs).
+    also_read: tuple[str, ...] = ()
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        return self.numeric + self.skewed + self.categorical
+
+
+IBM = TableSpec(
+    dataset="ibm-attrition",
+    attribution=IBM_ATTRIBUTION,
+    target=TARGET,
+    numeric=NUMERIC,
+    skewed=SKEWED,
+    categorical=CATEGORICAL,
+    protected=PROTECTED,
+    not_features=NOT_FEATURES,
+)
+JOB_RETENTION = TableSpec(
+    dataset="job-retention",
+    attribution="job_retention, peopleanalyticsdata 0.1.7 (MIT), from 'Handbook of "
+    "Regression Modeling in People Analytics'",
+    target="left",
+    # Survey scores of 1 to 10: numbers.
+    numeric=("sentiment", "intention"),
+    skewed=(),
+    categorical=("field", "level"),
+    protected=("gender",),
+    # When the person left or was last seen: it defines the outcome, so never an input.
+    not_features=("month",),
+    also_read=("month",),
+)
+SPECS = {spec.dataset: spec for spec in (IBM, JOB_RETENTION)}
+
+
+@dataclasses.dataclass(frozen=True)
 class AttritionTable:
     """Features, outcomes and protected attributes of one attrition table, row by row."""
 
+    spec: TableSpec
     source: str
-    features: npt.NDArray[np.object_]  # columns in FEATURES order
-    outcomes: npt.NDArray[np.int_]  # 1 = left
-    genders: list[str | None]
-    ages: list[int | None]
+    features: npt.NDArray[np.object_]  # columns in spec.features order
+    outcomes: npt.NDArray[np.int_]  # 1 = left (within the horizon, if there is one)
+    attributes: dict[str, list[str | None]]  # fairness groups, one label per row
+    horizon_months: int | None = None
+    left_out: int = 0  # rows whose outcome within the horizon is unknown
 
     @property
     def rows(self) -> int:
@@ -112,33 +171,66 @@ def read_ibm_attrition(path: Path) -> AttritionTable:
     outcomes: list[int] = []
     genders: list[str | None] = []
     ages: list[int | None] = []
-    for number, row in _rows(path):
-        cells.append(
-            [_number(row, column, number) for column in NUMERIC + SKEWED]
-            + [row[column] for column in CATEGORICAL]
-        )
-        outcomes.append(_outcome(row, number))
+    for number, row in _rows(path, IBM):
+        cells.append(_cells(row, IBM, number))
+        outcomes.append(_choice(row, TARGET, {"Yes": 1, "No": 0}, number))
         genders.append(row["Gender"] or None)
         ages.append(int(_number(row, "Age", number)) if row["Age"] else None)
-    if not cells:
-        raise DomainError(N_("The file has no rows."))
     return AttritionTable(
+        spec=IBM,
         source=path.name,
-        features=np.array(cells, dtype=object),
+        features=_matrix(cells),
         outcomes=np.array(outcomes, dtype=np.int_),
-        genders=genders,
-        ages=ages,
+        attributes={"gender": genders, "age band": [age_band(age) for age in ages]},
     )
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict[str, str]]]:
+def read_job_retention(path: Path, horizon_months: int) -> AttritionTable:
+    """Read the job retention table for leaving within `horizon_months` (1 to 12)."""
+    cells: list[list[object]] = []
+    outcomes: list[int] = []
+    genders: list[str | None] = []
+    left_out = 0
+    for number, row in _rows(path, JOB_RETENTION):
+        left = _choice(row, "left", {"1": 1, "0": 0}, number)
+        month = _number(row, "month", number)
+        if not left and month < horizon_months:
+            left_out += 1  # still there when last seen, before the horizon: unknown
+            continue
+        cells.append(_cells(row, JOB_RETENTION, number))
+        outcomes.append(int(left and month <= horizon_months))
+        genders.append(row["gender"] or None)
+    return AttritionTable(
+        spec=JOB_RETENTION,
+        source=path.name,
+        features=_matrix(cells),
+        outcomes=np.array(outcomes, dtype=np.int_),
+        attributes={"gender": genders},
+        horizon_months=horizon_months,
+        left_out=left_out,
+    )
+
+
+def _cells(row: dict[str, str], spec: TableSpec, number: int) -> list[object]:
+    numbers: list[object] = [_number(row, c, number) for c in spec.numeric + spec.skewed]
+    return numbers + [row[c] for c in spec.categorical]
+
+
+def _matrix(cells: list[list[object]]) -> npt.NDArray[np.object_]:
+    if not cells:
+        raise DomainError(N_("The file has no rows."))
+    return np.array(cells, dtype=object)
+
+
+def _rows(path: Path, spec: TableSpec) -> Iterator[tuple[int, dict[str, str]]]:
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.DictReader(handle)
             header = reader.fieldnames or []
-            if TARGET not in header:
-                raise DomainError(N_("The file has no column {value}."), value=TARGET)
-            missing = [c for c in FEATURES + PROTECTED if c not in header]
+            if spec.target not in header:
+                raise DomainError(N_("The file has no column {value}."), value=spec.target)
+            needed = spec.features + spec.protected + spec.also_read
+            missing = [c for c in needed if c not in header]
             if missing:
                 raise DomainError(N_("The file has no column {value}."), value=", ".join(missing))
             for number, row in enumerate(reader, start=2):
@@ -160,22 +252,28 @@ def _number(row: dict[str, str], column: str, number: int) -> float:
         ) from None
 
 
-def _outcome(row: dict[str, str], number: int) -> int:
-    value = row[TARGET]
-    if value not in ("Yes", "No"):
+def _choice(row: dict[str, str], column: str, values: dict[str, int], number: int) -> int:
+    value = row[column]
+    if value not in values:
+        yes, no = values
         raise DomainError(
-            N_('Row {row}, column "{column}": "{value}" is neither Yes nor No.'),
+            N_('Row {row}, column "{column}": "{value}" is neither {yes} nor {no}.'),
             row=number,
-            column=TARGET,
+            column=column,
             value=value,
+            yes=yes,
+            no=no,
         )
-    return 1 if value == "Yes" else 0
+    return values[value]
 
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
     """Everything `renshi risk evaluate` prints."""
 
+    spec: TableSpec
+    horizon_months: int | None
+    left_out: int
     source: str
     rows: int
     leavers: int
@@ -202,15 +300,20 @@ class Evaluation:
     def as_dict(self) -> dict[str, Any]:
         """The JSON form of `renshi risk evaluate --json`."""
         return {
-            "dataset": "ibm-attrition",
+            "dataset": self.spec.dataset,
             "source": self.source,
-            "attribution": IBM_ATTRIBUTION,
+            "attribution": self.spec.attribution,
+            "horizon_months": self.horizon_months,
             "rows": self.rows,
+            "left_out": self.left_out,
             "leavers": self.leavers,
             "model": MODEL_DESCRIPTION,
             "calibration_method": self.calibration_method,
-            "features": list(FEATURES),
-            "not_features": {"protected": list(PROTECTED), "constant_or_id": list(NOT_FEATURES)},
+            "features": list(self.spec.features),
+            "not_features": {
+                "protected": list(self.spec.protected),
+                "constant_or_id": list(self.spec.not_features),
+            },
             "cross_validation": {
                 "kind": "repeated stratified k-fold",
                 "folds": self.folds,
@@ -254,7 +357,7 @@ def evaluate_attrition(
             stayers=stayers,
         )
     started = time.perf_counter()
-    columns = column_indices()
+    columns = column_indices(table.spec)
     template = attrition_pipeline(**columns, calibration=calibration)
     splitter = RepeatedStratifiedKFold(n_splits=folds, n_repeats=repeats, random_state=seed)
 
@@ -267,13 +370,13 @@ def evaluate_attrition(
     fairness = fairness_report(
         probabilities,
         outcomes,
-        {
-            "gender": [table.genders[i] for i in rows],
-            "age band": [age_band(table.ages[i]) for i in rows],
-        },
+        {name: [labels[i] for i in rows] for name, labels in table.attributes.items()},
         threshold=threshold,
     )
     return Evaluation(
+        spec=table.spec,
+        horizon_months=table.horizon_months,
+        left_out=table.left_out,
         source=table.source,
         rows=table.rows,
         leavers=table.leavers,
@@ -291,10 +394,11 @@ def evaluate_attrition(
     )
 
 
-def column_indices() -> dict[str, list[int]]:
-    """Where each kind of feature sits in the feature matrix (FEATURES order)."""
+def column_indices(spec: TableSpec = IBM) -> dict[str, list[int]]:
+    """Where each kind of feature sits in the feature matrix (spec.features order)."""
+    features = spec.features
     return {
-        "numeric": [FEATURES.index(c) for c in NUMERIC],
-        "skewed": [FEATURES.index(c) for c in SKEWED],
-        "categorical": [FEATURES.index(c) for c in CATEGORICAL],
+        "numeric": [features.index(c) for c in spec.numeric],
+        "skewed": [features.index(c) for c in spec.skewed],
+        "categorical": [features.index(c) for c in spec.categorical],
     }
