@@ -19,6 +19,7 @@ from renshi.settings import Settings
 from schema.advances import Advance, AdvanceMutations, AdvanceQueries, ApprovalStep
 from schema.analytics import AnalyticsMutations, AnalyticsQueries, RiskAlert
 from schema.errors import ErrorCodes, RenshiSchema
+from schema.execution import PlainFieldExecution
 from schema.identity import Ctx, IdentityMutations, User, Viewer, resolve_viewer
 from schema.node import Node, resolve_node
 from schema.notifications import NotificationMutations, NotificationQueries
@@ -88,6 +89,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return RenshiSchema(
         query=Query,
         mutation=Mutation,
+        execution_context_class=PlainFieldExecution,
         types=[
             User,
             Branch,
