@@ -618,3 +618,28 @@ async def test_without_a_date_each_branch_is_read_on_its_own_today(
     assert found["asOf"] == today.isoformat()
     # The transfer of 1 August 2026 has happened on every day this test can run.
     assert by_name(found)["Field Sales"]["metrics"]["headcount"] == 41
+
+
+async def test_a_tenant_without_people_has_no_patterns(
+    gql: GraphQLClient, tenant: TenantWithAdmin
+) -> None:
+    token = await gql.token(tenant.tenant.slug, tenant.admin_email)
+
+    found = await patterns(gql, token, AS_OF)
+
+    assert found["units"] == []
+    assert found["tenant"] == {
+        "headcount": 0,
+        "borrowers": 0,
+        "overdueBorrowers": 0,
+        "overdueRate": None,
+        "settledAdvances": 0,
+        "averageSettlementDays": None,
+        "closedAdvances": 0,
+        "writtenOffAdvances": 0,
+        "writeOffRate": None,
+        "writeOffAmount": {"amount": "0.00", "currency": "USD"},
+        "leavers": 0,
+        "averageHeadcount": 0.0,
+        "attritionRate": None,
+    }
