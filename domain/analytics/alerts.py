@@ -18,16 +18,16 @@ import dataclasses
 import datetime as dt
 import uuid
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, any_, literal, or_, select, update
+from sqlalchemy import Table, and_, any_, literal, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock
 from domain.advances.chain import placements
 from domain.analytics.models import RiskAlert
-from domain.analytics.points import Scored, Thresholds, describe
+from domain.analytics.points import Scored, Thresholds, describe, formatted
 from domain.errors import DomainError, NotFound
 from domain.identity.actions import Viewer
 from domain.identity.models import User
@@ -46,6 +46,7 @@ BAND_RANK = {"low": 0, "medium": 1, "high": 2}
 BAND_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
 REASONS_IN_ALERT = 3
 ALERT_CHUNK = 1000
+ALERTS = cast(Table, RiskAlert.__table__)
 NOTIFICATION_CHUNK = 500
 
 
@@ -134,14 +135,15 @@ async def close_fallen(session: AsyncSession, scored: list[Scored], at: dt.datet
 
 async def raise_alerts(
     session: AsyncSession, rising: list[Crossing], as_of: dt.date, at: dt.datetime
-) -> list[RiskAlert]:
+) -> list[Any]:
     """Insert an alert per crossing (an open one of the same band wins) and tell HR and
-    the managers. Returns the alerts written.
+    the managers. Returns the alerts written (rows of id, employee_id, band, score and
+    threshold).
 
     A thousand crossings at a time: a tenant's first nightly scoring may raise one for
     most employees, and one statement takes at most 32,767 parameters.
     """
-    raised = []
+    raised: list[Any] = []
     for start in range(0, len(rising), ALERT_CHUNK):
         raised += await _raise_chunk(session, rising[start : start + ALERT_CHUNK], as_of, at)
     return raised
@@ -149,10 +151,11 @@ async def raise_alerts(
 
 async def _raise_chunk(
     session: AsyncSession, rising: list[Crossing], as_of: dt.date, at: dt.datetime
-) -> list[RiskAlert]:
+) -> list[Any]:
+    # Core rows, not ORM objects: a first night may raise tens of thousands.
     raised = list(
-        await session.scalars(
-            insert(RiskAlert)
+        await session.execute(
+            insert(ALERTS)
             .values(
                 [
                     {
@@ -168,9 +171,11 @@ async def _raise_chunk(
                 ]
             )
             .on_conflict_do_nothing(
-                index_elements=["employee_id", "band"], index_where=RiskAlert.closed_at.is_(None)
+                index_elements=["employee_id", "band"], index_where=ALERTS.c.closed_at.is_(None)
             )
-            .returning(RiskAlert)
+            .returning(
+                ALERTS.c.id, ALERTS.c.employee_id, ALERTS.c.band, ALERTS.c.score, ALERTS.c.threshold
+            )
         )
     )
     if raised:
@@ -181,7 +186,7 @@ async def _raise_chunk(
 
 async def _notify(
     session: AsyncSession,
-    alerts: list[RiskAlert],
+    alerts: list[Any],
     scores: dict[uuid.UUID, Scored],
     as_of: dt.date,
 ) -> None:
@@ -230,9 +235,7 @@ async def _notify(
 
 
 def _number(value: Decimal, locale: str) -> str:
-    from babel.numbers import format_decimal
-
-    return format_decimal(value, locale=locale)
+    return formatted(str(value), locale)
 
 
 async def _manager_users(

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -42,6 +43,8 @@ LONG_WINDOW_DAYS = 730
 # Monthly salary from an hourly one: 40 hours a week, 52 weeks, 12 months.
 HOURS_PER_MONTH = Decimal(40 * 52) / 12
 DAYS_PER_YEAR = Decimal("365.25")
+HUNDREDTH = Decimal("0.01")
+TENTH = Decimal("0.1")
 
 
 # NOTE: slots and not frozen: a frozen dataclass sets each of its 28 fields through
@@ -407,19 +410,19 @@ def _features(
     monthly = _monthly(row.salary_amount, row.salary_period)
     salary_currency = row.salary_currency
     outstanding = Decimal(0)
-    counts: dict[str, int] = defaultdict(int)
-    settlement_days = 0
-    settled = 0
+    total = recent = rejections = write_offs = overdue = settlement_days = settled = 0
     for currency, found in advances.items():
         target = salary_currency or currency
         rate = Decimal(1) if currency == target else rates.get((currency, target))
         if rate is not None:
-            outstanding += Decimal(found.outstanding) * rate
-        for name in ("advances_total", "advances_12m", "rejections_12m", "write_offs_12m"):
-            counts[name] += int(getattr(found, name))
-        counts["max_overdue_days"] = max(counts["max_overdue_days"], int(found.max_overdue_days))
-        settlement_days += int(found.settlement_days or 0)
-        settled += int(found.settled)
+            outstanding += found.outstanding * rate
+        total += found.advances_total
+        recent += found.advances_12m
+        rejections += found.rejections_12m
+        write_offs += found.write_offs_12m
+        overdue = max(overdue, found.max_overdue_days)
+        settlement_days += found.settlement_days or 0
+        settled += found.settled
     promoted_on = row.last_promotion or row.hire_date
     return Features(
         employee_id=employee_id,
@@ -445,18 +448,16 @@ def _features(
         transfers_24m=int(row.transfers or 0),
         manager_changes_12m=manager_changes,
         leave_days_12m=int(row.leave_days or 0),
-        advances_total=counts["advances_total"],
-        advances_12m=counts["advances_12m"],
-        outstanding=outstanding.quantize(Decimal("0.01")),
-        outstanding_to_salary=(
-            (outstanding / monthly).quantize(Decimal("0.01")) if monthly else None
-        ),
-        max_overdue_days=counts["max_overdue_days"],
+        advances_total=total,
+        advances_12m=recent,
+        outstanding=outstanding.quantize(HUNDREDTH),
+        outstanding_to_salary=((outstanding / monthly).quantize(HUNDREDTH) if monthly else None),
+        max_overdue_days=overdue,
         average_settlement_days=(
-            (Decimal(settlement_days) / settled).quantize(Decimal("0.1")) if settled else None
+            (Decimal(settlement_days) / settled).quantize(TENTH) if settled else None
         ),
-        rejections_12m=counts["rejections_12m"],
-        write_offs_12m=counts["write_offs_12m"],
+        rejections_12m=rejections,
+        write_offs_12m=write_offs,
     )
 
 
@@ -472,7 +473,9 @@ def _monthly(amount: Decimal | None, period: str | None) -> Decimal | None:
             return amount
 
 
+@functools.lru_cache(maxsize=4096)
 def _years(since: dt.date, as_of: dt.date) -> Decimal:
+    """Years, to the hundredth; cached, as many people share a hire date."""
     return (Decimal(max((as_of - since).days, 0)) / DAYS_PER_YEAR).quantize(Decimal("0.01"))
 
 

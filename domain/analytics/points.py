@@ -34,6 +34,7 @@ the rounded contributions, clamped, so the explanation always adds up.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -255,8 +256,13 @@ def score(features: Features, thresholds: Thresholds) -> Scored:
 def describe(factor: dict[str, Any], locale: str, format_locale: str) -> str:
     """A stored factor's sentence in the reader's language, numbers in their format."""
     params = {
-        name: format_decimal(Decimal(value), locale=format_locale)
-        for name, value in factor.get("params", {}).items()
+        name: formatted(value, format_locale) for name, value in factor.get("params", {}).items()
     }
     message = factor.get("message") or MESSAGES[factor["name"]]
     return translate(message, locale, **params)
+
+
+@functools.lru_cache(maxsize=8192)
+def formatted(value: str, format_locale: str) -> str:
+    """A stored number as the reader writes it; cached, as alerts repeat a few values."""
+    return format_decimal(Decimal(value), locale=format_locale)
