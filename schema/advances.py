@@ -24,6 +24,7 @@ from domain.audit import AuditEntry as AuditRow
 from domain.errors import DomainError
 from domain.money import Money as DomainMoney
 from i18n import N_
+from schema import loaders
 from schema.common import Money, MoneyInput, attempt, decode_id, decode_optional, today
 from schema.context import RequestContext
 from schema.errors import ApiError, ErrorCode, UserError, user_error
@@ -360,8 +361,9 @@ class CreditProfile:
 
 
 async def credit_profile_of(context: RequestContext, employee_id: uuid.UUID) -> CreditProfile:
-    async with tenant_session() as session:
-        profile = await advance_queries.credit_profile(session, employee_id)
+    """The employee's profile; the caller has checked that the viewer may see it. The
+    request's loader fetches the profiles of a whole page at once."""
+    profile = await loaders.credit_profiles(context).load(employee_id)
 
     def money(values: list[DomainMoney]) -> list[Money]:
         return [_money(m.amount, m.currency, context) for m in values]  # type: ignore[misc]

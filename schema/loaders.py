@@ -13,6 +13,7 @@ from typing import Any
 
 from strawberry.dataloader import DataLoader
 
+from domain.advances import queries as advances
 from domain.organisation import queries as org
 from domain.people import queries as people
 from schema.context import RequestContext
@@ -89,3 +90,15 @@ def incumbents(context: RequestContext, day: dt.date) -> DataLoader[uuid.UUID, A
         return [[eid for _, eid in found.get(i, [])] for i in position_ids]
 
     return context.loader(("incumbents", day), load)
+
+
+def credit_profiles(context: RequestContext) -> DataLoader[uuid.UUID, Any]:
+    """Employees' credit profiles, a page's requesters in one batch. Callers decide who
+    may see a profile before they ask for it."""
+
+    async def load(employee_ids: Sequence[uuid.UUID]) -> list[Any]:
+        async with tenant_session() as session:
+            found = await advances.credit_profiles(session, employee_ids)
+        return [found[i] for i in employee_ids]
+
+    return context.loader("credit_profiles", load)

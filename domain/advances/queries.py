@@ -19,9 +19,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from domain import clock
-from domain.advances import ledger
 from domain.advances.models import (
     OPEN_STATUSES,
+    OUTSTANDING_STATUSES,
     Advance,
     ApprovalStep,
     Delegation,
@@ -235,34 +235,69 @@ class CreditProfile:
 async def credit_profile(
     session: AsyncSession, employee_id: uuid.UUID, *, at: dt.datetime | None = None
 ) -> CreditProfile:
+    return (await credit_profiles(session, [employee_id], at=at))[employee_id]
+
+
+async def credit_profiles(
+    session: AsyncSession, employee_ids: Sequence[uuid.UUID], *, at: dt.datetime | None = None
+) -> dict[uuid.UUID, CreditProfile]:
+    """The credit profiles of several employees in two queries, whatever their number
+    (their advances with each one's balance, and every branch's local date)."""
     now = at or clock.now()
+    wanted = list(dict.fromkeys(employee_ids))
+    by_employee: dict[uuid.UUID, list[Any]] = {e: [] for e in wanted}
+    if wanted:
+        # Plain rows, not ORM objects: a page of requesters may hold a thousand advances.
+        rows = await session.execute(
+            select(
+                Advance.employee_id,
+                Advance.branch_id,
+                Advance.currency,
+                Advance.amount,
+                Advance.status,
+                Advance.expected_settlement_date,
+                Advance.disbursed_at,
+                Advance.decided_at,
+                Advance.closed_at,
+                func.coalesce(func.sum(LedgerEntry.amount), 0).label("owed"),
+            )
+            .outerjoin(LedgerEntry, LedgerEntry.advance_id == Advance.id)
+            .where(Advance.employee_id.in_(wanted))
+            .group_by(Advance.id)
+        )
+        for row in rows:
+            by_employee[row.employee_id].append(row)
+    days = await branch_days(session, at=now) if any(by_employee.values()) else {}
+    return {
+        employee_id: _profile(advances, days, now) for employee_id, advances in by_employee.items()
+    }
+
+
+def _profile(
+    advances: list[Any], days: dict[uuid.UUID, dt.date], now: dt.datetime
+) -> CreditProfile:
     year_ago = now - dt.timedelta(days=365)
-    advances = list(
-        await session.scalars(select(Advance).where(Advance.employee_id == employee_id))
-    )
-    by_id = {a.id: a for a in advances}
-    owed = await balances(session, list(by_id))
-    days = await branch_days(session)
     outstanding: dict[str, Decimal] = defaultdict(Decimal)
     overdue: dict[str, Decimal] = defaultdict(Decimal)
     overdue_count = 0
     for advance in advances:
-        if advance.status in ("disbursed", "partially_settled"):
-            outstanding[advance.currency] += owed.get(advance.id, Decimal(0))
-            if ledger.is_overdue(advance, days[advance.branch_id]):
+        if advance.status in OUTSTANDING_STATUSES:
+            outstanding[advance.currency] += advance.owed
+            # As ledger.is_overdue judges it: past the date on the branch's own calendar.
+            if days[advance.branch_id] > advance.expected_settlement_date:
                 overdue_count += 1
-                overdue[advance.currency] += owed.get(advance.id, Decimal(0))
+                overdue[advance.currency] += advance.owed
     settled = [a for a in advances if a.status == "settled" and a.disbursed_at and a.closed_at]
     average = None
     if settled:
-        total_days = sum((a.closed_at - a.disbursed_at).days for a in settled)  # type: ignore[operator]
+        total_days = sum((a.closed_at - a.disbursed_at).days for a in settled)
         average = (Decimal(total_days) / len(settled)).quantize(Decimal("0.1"))
-    written = defaultdict(Decimal)
+    written: dict[str, Decimal] = defaultdict(Decimal)
     write_offs = 0
     for advance in advances:
         if advance.status == "written_off" and advance.closed_at and advance.closed_at >= year_ago:
             write_offs += 1
-            written[advance.currency] += advance.amount - max(owed.get(advance.id, 0), 0)
+            written[advance.currency] += advance.amount - max(advance.owed, 0)
     rejections = sum(
         1 for a in advances if a.status == "rejected" and a.decided_at and a.decided_at >= year_ago
     )
