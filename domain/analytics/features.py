@@ -101,13 +101,16 @@ async def features_as_of(
     rates = await _rates(session, as_of, people, advances)
 
     found = {}
-    for employee_id, row in people.items():
+    # Rows are dropped as they are turned into features: a whole tenant's rows and its
+    # features are never held at once.
+    while people:
+        employee_id, row = people.popitem()
         found[employee_id] = _features(
             employee_id,
             as_of,
             row,
             managers.get(employee_id, 0),
-            advances.get(employee_id, {}),
+            advances.pop(employee_id, {}),
             rates,
         )
     return found

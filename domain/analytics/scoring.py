@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import gc
+import json
 import logging
 import time
 import uuid
@@ -111,12 +112,12 @@ async def _score_in(
     # score with it, storing model_kind 'trained', its version, id and probability; the
     # points model stays the fallback for tenants without one.
     scored = [points.score(f, thresholds) for f in features.values()]
+    del features  # a large run holds one of them at a time, not both
     if not scored:
         return ScoringReport(as_of, 0, 0, 0, points.MODEL_KIND, points.MODEL_VERSION, 0.0)
 
     previous = await _previous_bands(session, [s.employee_id for s in scored])
-    rows = [_row(s, as_of, at) for s in scored]
-    await _write_scores(session, rows)
+    await _write_scores(session, scored, as_of, at)
 
     rising = alerts.crossings(scored, previous)
     score_ids = await _score_ids(session, [s.employee_id for s in rising], at)
@@ -137,38 +138,49 @@ async def _score_in(
     )
 
 
-def _row(scored: points.Scored, as_of: dt.date, at: dt.datetime) -> dict[str, Any]:
-    return {
-        "employee_id": scored.employee_id,
-        "as_of": as_of,
-        "score": scored.score,
-        "band": scored.band,
-        "probability": scored.probability,
-        "factors": [f.as_json() for f in scored.factors],
-        "model_kind": points.MODEL_KIND,
-        "model_version": points.MODEL_VERSION,
-        "model_id": None,
-        "scored_at": at,
-    }
+def _record(scored: points.Scored, as_of: dt.date, at: dt.datetime) -> tuple[Any, ...]:
+    """A `risk_scores` row in the order of SCORE_COLUMNS; factors as JSON text."""
+    return (
+        scored.employee_id,
+        as_of,
+        scored.score,
+        scored.band,
+        scored.probability,
+        json.dumps([f.as_json() for f in scored.factors]),
+        points.MODEL_KIND,
+        points.MODEL_VERSION,
+        None,
+        at,
+    )
 
 
-async def _write_scores(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    if len(rows) < COPY_FROM:
+async def _write_scores(
+    session: AsyncSession, scored: list[points.Scored], as_of: dt.date, at: dt.datetime
+) -> None:
+    if len(scored) < COPY_FROM:
+        rows = [
+            {
+                "employee_id": s.employee_id,
+                "as_of": as_of,
+                "score": s.score,
+                "band": s.band,
+                "probability": s.probability,
+                "factors": [f.as_json() for f in s.factors],
+                "model_kind": points.MODEL_KIND,
+                "model_version": points.MODEL_VERSION,
+                "scored_at": at,
+            }
+            for s in scored
+        ]
         await session.execute(insert(RiskScore), rows)
         return
-    # COPY: a nightly batch of 100,000 rows goes in well under a second. The session's
-    # own connection, so the rows commit or roll back with the rest of the run.
-    import json
-
+    # COPY: a nightly batch of 100,000 rows goes in in about a second. The session's own
+    # connection, so the rows commit or roll back with the rest of the run.
     connection = await session.connection()
     raw = await connection.get_raw_connection()
-    records = [
-        tuple(json.dumps(row[c]) if c == "factors" else row[c] for c in SCORE_COLUMNS)
-        for row in rows
-    ]
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
         "risk_scores",
-        records=records,
+        records=[_record(s, as_of, at) for s in scored],
         columns=SCORE_COLUMNS,
         schema_name=current_tenant().schema,
     )
