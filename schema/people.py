@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Annotated
 
 import strawberry
@@ -50,6 +52,9 @@ if TYPE_CHECKING:
     from schema.advances import CreditProfile
     from schema.analytics import RiskScore
     from schema.risk_models import AttritionRisk
+
+
+_NOTHING_PREFETCHED: Mapping[str, object] = MappingProxyType({})
 
 
 @strawberry.enum(description="Where an employee stands.")
@@ -162,7 +167,13 @@ class Employee(Node):
     record: strawberry.Private[EmployeeRecord]
 
     @classmethod
-    def from_record(cls, record: EmployeeRecord, context: RequestContext) -> Employee:
+    def from_record(
+        cls,
+        record: EmployeeRecord,
+        context: RequestContext,
+        prefetched: Mapping[str, object] = _NOTHING_PREFETCHED,
+    ) -> Employee:
+        """The employee for `record`; relations from `prefetched`, else loaded if asked."""
         return cls(
             id=to_global_id("Employee", context.require_tenant().id, record.id),
             given_name=record.given_name,
@@ -177,18 +188,24 @@ class Employee(Node):
             status=EmployeeStatus(record.status) if record.status else None,
             birth_date=record.birth_date,
             display_name=f"{record.preferred_name or record.given_name} {record.family_name}",
-            branch=Deferred(lambda: load_branch(context, record.branch_id)),  # type: ignore[arg-type]
-            org_unit=Deferred(lambda: load_unit(context, record.org_unit_id, record.as_of)),  # type: ignore[arg-type]
-            position=Deferred(lambda: load_position(context, record.position_id)),  # type: ignore[arg-type]
-            job_level=Deferred(lambda: load_job_level(context, record.job_level_id)),  # type: ignore[arg-type]
-            manager=Deferred(lambda: _load_manager(context, record)),  # type: ignore[arg-type]
+            # Deferred loads are made only for relations the page did not prefetch.
+            branch=prefetched["branch"]  # type: ignore[arg-type]
+            if "branch" in prefetched
+            else Deferred(lambda: load_branch(context, record.branch_id)),
+            org_unit=prefetched["org_unit"]  # type: ignore[arg-type]
+            if "org_unit" in prefetched
+            else Deferred(lambda: load_unit(context, record.org_unit_id, record.as_of)),
+            position=prefetched["position"]  # type: ignore[arg-type]
+            if "position" in prefetched
+            else Deferred(lambda: load_position(context, record.position_id)),
+            job_level=prefetched["job_level"]  # type: ignore[arg-type]
+            if "job_level" in prefetched
+            else Deferred(lambda: load_job_level(context, record.job_level_id)),
+            manager=prefetched["manager"]  # type: ignore[arg-type]
+            if "manager" in prefetched
+            else Deferred(lambda: _load_manager(context, record)),
             record=record,
         )
-
-    def use_prefetched(self, relations: dict[str, object]) -> None:
-        """Replace deferred relations with objects fetched along with the page."""
-        for name, value in relations.items():
-            setattr(self, name, value)
 
     @strawberry.field(description="Salary on `asOf` (sensitive).")
     def salary(self, info: Ctx) -> Salary | None:
@@ -454,8 +471,7 @@ class PeopleQueries:
         edges = []
         for index, (record, bundle) in enumerate(zip(page.records, bundles, strict=True)):
             loader.prime(record.id, record)
-            node = Employee.from_record(record, context)
-            node.use_prefetched(bundle)
+            node = Employee.from_record(record, context, bundle)
             edges.append(EmployeeEdge(node=node, page=page, index=index))
         return EmployeeConnection(
             edges=edges,
