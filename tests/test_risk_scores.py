@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import clock
 from domain.analytics.features import features_as_of
-from domain.analytics.scoring import score_employees
+from domain.analytics.scoring import rescore_employee, score_employees
 from tenants.context import use_tenant
 from tests.advance_fixtures import (
     Company,
@@ -570,3 +570,44 @@ async def test_the_nightly_actor_scores_every_employee_of_its_tenant(company: Co
     async with raw_session(company) as session:
         after = await session.scalar(text("SELECT count(*) FROM risk_scores"))
     assert after == before + 34
+
+
+async def test_an_employee_who_has_left_has_their_open_alert_closed(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # Given a new hire whose first score rises into the medium band of a low threshold.
+    hired = await mutate(
+        gql,
+        company.token("hr"),
+        "hireEmployee",
+        {
+            "employeeNumber": "S099",
+            "givenName": "Leaver",
+            "familyName": "Sun",
+            "hireDate": HIRED.isoformat(),
+            "branchId": company.ids["sh"],
+            "positionId": company.ids["ops_pos"],
+            "salary": {"amount": {"amount": "20000"}},
+        },
+        "employee { id }",
+    )
+    company.ids["leaver"] = hired["employee"]["id"]
+    await set_thresholds(gql, company, "5", "70")
+    with use_tenant(company.tenant.tenant):
+        first = await rescore_employee(pk(company.ids["leaver"]), TODAY)
+    assert (first.scored, first.alerts_raised) == (1, 1)
+
+    # When they are gone on the day (set-up straight in the schema: an exit through the
+    # API takes a clearance process this test is not about) and an event re-scores them.
+    async with raw_session(company) as session:
+        await session.execute(
+            text("UPDATE employee_periods SET status = 'terminated' WHERE employee_id = :id"),
+            {"id": pk(company.ids["leaver"])},
+        )
+    with use_tenant(company.tenant.tenant):
+        again = await rescore_employee(pk(company.ids["leaver"]), TODAY)
+
+    # Then nothing is scored and the crossing is over.
+    assert (again.scored, again.alerts_raised, again.alerts_closed) == (0, 0, 1)
+    assert await alerts_of(gql, company, "leaver", open=True) == []
+    await set_thresholds(gql, company, "40", "70")

@@ -17,10 +17,11 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, any_, literal, or_, select, update
+from sqlalchemy import Table, and_, any_, literal, or_, select, true, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -131,6 +132,30 @@ async def close_fallen(session: AsyncSession, scored: list[Scored], at: dt.datet
         )
         closed += result.rowcount  # type: ignore[attr-defined]
     return closed
+
+
+async def close_gone(
+    session: AsyncSession,
+    asked: Sequence[uuid.UUID] | None,
+    scored: set[uuid.UUID],
+    at: dt.datetime,
+) -> int:
+    """Close the open alerts of employees asked about (None: the whole tenant) who were
+    not scored: they have left, and their crossing is over."""
+    if asked is None:
+        gone = ~(RiskAlert.employee_id == any_(literal(list(scored)))) if scored else true()
+    else:
+        missing = [employee_id for employee_id in asked if employee_id not in scored]
+        if not missing:
+            return 0
+        gone = RiskAlert.employee_id == any_(literal(missing))
+    result = await session.execute(
+        update(RiskAlert)
+        .where(RiskAlert.closed_at.is_(None), gone)
+        .values(closed_at=at)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 async def raise_alerts(

@@ -113,8 +113,9 @@ async def _score_in(
     # points model stays the fallback for tenants without one.
     scored = [points.score(f, thresholds) for f in features.values()]
     del features  # a large run holds one of them at a time, not both
+    gone = await alerts.close_gone(session, employee_ids, {s.employee_id for s in scored}, at)
     if not scored:
-        return ScoringReport(as_of, 0, 0, 0, points.MODEL_KIND, points.MODEL_VERSION, 0.0)
+        return ScoringReport(as_of, 0, 0, gone, points.MODEL_KIND, points.MODEL_VERSION, 0.0)
 
     previous = await _previous_bands(session, [s.employee_id for s in scored])
     await _write_scores(session, scored, as_of, at)
@@ -125,7 +126,7 @@ async def _score_in(
         alerts.Crossing(s, score_ids.get(s.employee_id), getattr(thresholds, s.band))
         for s in rising
     ]
-    closed = await alerts.close_fallen(session, scored, at)
+    closed = gone + await alerts.close_fallen(session, scored, at)
     raised = await alerts.raise_alerts(session, crossings, as_of, at)
     return ScoringReport(
         as_of,
