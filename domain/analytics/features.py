@@ -9,8 +9,11 @@ Everything is read as it stood on the as-of date, so a score can be reproduced l
   reversal cancels its entry only when it too was recorded before then;
 - windows ("in the last 12 months") are the 365 days ending on the as-of date.
 
-Four queries compute every employee's features (people, manager changes, advances, and
-one for each currency pair to convert), whatever the number of employees.
+Four queries compute every employee's features (people, manager changes, the branches'
+calendars, advances), plus one per currency pair to convert, whatever the number of
+employees.
+
+TODO(#6): expense habits (receipts submitted late or missing) are not features yet.
 
 NOTE: employment events are judged by their effective date, as the periods are. An event
 recorded later but effective earlier (a backdated correction) does change the past.

@@ -4,6 +4,9 @@ One call scores one employee (after an event about them) or the whole tenant (ni
 with the same queries: features for everyone at once (`domain.analytics.features`),
 the model in memory, the scores written in one statement (COPY for a large batch),
 then the threshold crossings. Every score row names the model that made it.
+
+TODO(#6): scores are kept (100,000 rows a night for 100,000 employees); nothing prunes
+old ones yet. Only each employee's latest is read.
 """
 
 from __future__ import annotations
