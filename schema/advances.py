@@ -18,8 +18,7 @@ from domain.advances.models import ApprovalStep as StepRow
 from domain.advances.models import ClearanceItem as ItemRow
 from domain.advances.models import LedgerEntry as EntryRow
 from domain.advances.models import OffboardingCase as CaseRow
-from domain.advances.models import RepaymentInstalment
-from domain.advances.models import RepaymentPlan as PlanRow
+from domain.advances.plans import InstalmentProgress, PlanProgress, plan_progress
 from domain.audit import AuditEntry as AuditRow
 from domain.errors import DomainError
 from domain.money import Money as DomainMoney
@@ -150,21 +149,70 @@ class ApprovalStep(Node):
         return await load_advance(info.context, self.advance_pk)
 
 
-@strawberry.type(description="One instalment of a repayment plan.")
+@strawberry.type(description="One instalment of a repayment plan, with what it has recovered.")
 class Instalment:
-    seq: int
-    due_on: dt.date
+    seq: int = strawberry.field(description="Order in the plan, from 1.")
+    due_on: dt.date = strawberry.field(description="Falls due on this local date of the branch.")
     amount: Money
-    deducted: bool
+    recovered: Money = strawberry.field(
+        description="Paid so far: what was settled after the plan was made (payroll "
+        "deductions, returns, expense claims, less reversals), applied in due-date order."
+    )
+    status: str = strawberry.field(
+        description="paid, partly_paid, due, overdue (not fully paid after its due date on "
+        "the branch's local calendar) or closed (the advance was settled or written off "
+        "without it)."
+    )
+    deducted: bool = strawberry.field(
+        description="Fully recovered.", deprecation_reason="Use `status` and `recovered`."
+    )
+
+    @classmethod
+    def of(cls, state: InstalmentProgress, context: RequestContext) -> Instalment:
+        return cls(
+            seq=state.seq,
+            due_on=state.due_on,
+            amount=_money(state.amount.amount, state.amount.currency, context),  # type: ignore[arg-type]
+            recovered=_money(state.recovered.amount, state.recovered.currency, context),  # type: ignore[arg-type]
+            status=state.status,
+            deducted=state.status == "paid",
+        )
 
 
 @strawberry.type(description="Scheduled payroll deductions that sum exactly to the amount.")
 class RepaymentPlanType:
     id: strawberry.ID
-    amount: Money
+    amount: Money = strawberry.field(description="What was owed when the plan was made.")
     starts_on: dt.date
-    status: str
-    instalments: list[Instalment]
+    status: str = strawberry.field(
+        description="active, completed (every instalment paid, or the advance settled) or "
+        "written_off (the rest of the advance was written off or waived)."
+    )
+    recovered: Money = strawberry.field(description="Paid towards the plan so far.")
+    remaining: Money = strawberry.field(
+        description="Still to be recovered by the plan (zero once it is not active)."
+    )
+    next_due: Instalment | None = strawberry.field(
+        description="The earliest instalment not yet paid, while the plan is active."
+    )
+    instalments: list[Instalment] = strawberry.field(description="In due-date order.")
+
+    @classmethod
+    def of(cls, state: PlanProgress, context: RequestContext) -> RepaymentPlanType:
+        def money(value: DomainMoney) -> Money:
+            return _money(value.amount, value.currency, context)  # type: ignore[return-value]
+
+        following = state.next_due
+        return cls(
+            id=to_global_id("RepaymentPlan", context.require_tenant().id, state.plan.id),
+            amount=money(state.amount),
+            starts_on=state.plan.starts_on,
+            status=state.status,
+            recovered=money(state.recovered),
+            remaining=money(state.remaining),
+            next_due=Instalment.of(following, context) if following else None,
+            instalments=[Instalment.of(i, context) for i in state.instalments],
+        )
 
 
 @strawberry.type(description="An audit entry: who did what, when, before and after.")
@@ -282,39 +330,20 @@ class Advance(Node):
             )
             return [ApprovalStep.from_row(r, info.context) for r in rows]
 
-    @strawberry.field(description="Repayment plans by payroll deduction.")
-    async def repayment_plans(self, info: Ctx) -> list[RepaymentPlanType]:
-        context = info.context
+    @strawberry.field(description="Repayment plans by payroll deduction, oldest first.")
+    async def repayment_plans(
+        self,
+        info: Ctx,
+        at: Annotated[
+            dt.datetime | None,
+            strawberry.argument(
+                description="The instant overdue instalments are judged at (default: now)."
+            ),
+        ] = None,
+    ) -> list[RepaymentPlanType]:
         async with tenant_session() as session:
-            plans = list(
-                await session.scalars(select(PlanRow).where(PlanRow.advance_id == self.row.id))
-            )
-            found = list(
-                await session.scalars(
-                    select(RepaymentInstalment)
-                    .where(RepaymentInstalment.plan_id.in_([p.id for p in plans]))
-                    .order_by(RepaymentInstalment.seq)
-                )
-            )
-        return [
-            RepaymentPlanType(
-                id=to_global_id("RepaymentPlan", context.require_tenant().id, plan.id),
-                amount=_money(plan.amount, plan.currency, context),  # type: ignore[arg-type]
-                starts_on=plan.starts_on,
-                status=plan.status,
-                instalments=[
-                    Instalment(
-                        seq=i.seq,
-                        due_on=i.due_on,
-                        amount=_money(i.amount, plan.currency, context),  # type: ignore[arg-type]
-                        deducted=i.entry_id is not None,
-                    )
-                    for i in found
-                    if i.plan_id == plan.id
-                ],
-            )
-            for plan in plans
-        ]
+            found = await plan_progress(session, [self.row.id], at=_instant(at))
+        return [RepaymentPlanType.of(state, info.context) for state in found[self.row.id]]
 
     @strawberry.field(description="The advance's audit trail (admin and auditor only).")
     async def audit(self, info: Ctx) -> list[AuditEntry] | None:
@@ -434,6 +463,13 @@ class ClearanceItem:
     description: str
     status: str = strawberry.field(description="open, cleared or waived.")
     resolution: str | None
+    remaining: Money | None = strawberry.field(
+        description="Still owed now: the advance's outstanding balance, or what the "
+        "repayment plan has still to recover (null for HR items)."
+    )
+    repayment_plan: RepaymentPlanType | None = strawberry.field(
+        description="The plan, for repayment plan items, with its instalments."
+    )
     advance_pk: strawberry.Private[uuid.UUID | None]
 
     @strawberry.field(description="The advance, for advance and plan items.")
@@ -466,7 +502,30 @@ async def _case(context: RequestContext, case_id: uuid.UUID) -> OffboardingCase 
                 select(ItemRow).where(ItemRow.case_id == row.id).order_by(ItemRow.kind, ItemRow.id)
             )
         )
+        advance_ids = sorted({i.advance_id for i in items if i.advance_id is not None})
+        owed = await advance_queries.balances(session, advance_ids)
+        currencies = {
+            r.id: r.currency
+            for r in await session.execute(
+                select(AdvanceRow.id, AdvanceRow.currency).where(AdvanceRow.id.in_(advance_ids))
+            )
+        }
+        plans = {
+            state.plan.id: RepaymentPlanType.of(state, context)
+            for states in (await plan_progress(session, advance_ids)).values()
+            for state in states
+        }
     tenant_id = context.require_tenant().id
+
+    def remaining(item: ItemRow) -> Money | None:
+        if item.kind == "repayment_plan" and item.plan_id in plans:
+            return plans[item.plan_id].remaining
+        if item.kind == "advance" and item.advance_id is not None:
+            return _money(
+                owed.get(item.advance_id, Decimal(0)), currencies[item.advance_id], context
+            )
+        return None
+
     return OffboardingCase(
         id=to_global_id("OffboardingCase", tenant_id, row.id),
         kind=row.kind,
@@ -482,6 +541,8 @@ async def _case(context: RequestContext, case_id: uuid.UUID) -> OffboardingCase 
                 description=i.description,
                 status=i.status,
                 resolution=i.resolution,
+                remaining=remaining(i),
+                repayment_plan=plans.get(i.plan_id) if i.plan_id else None,
                 advance_pk=i.advance_id,
             )
             for i in items

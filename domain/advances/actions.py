@@ -33,7 +33,7 @@ from domain.advances.models import (
     RepaymentInstalment,
     RepaymentPlan,
 )
-from domain.advances.plans import instalments
+from domain.advances.plans import instalments, plan_progress
 from domain.advances.rates import convert
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.identity.actions import Viewer
@@ -480,8 +480,17 @@ async def create_repayment_plan(
     async with tenant_session() as session:
         advance = await _locked(session, advance_id)
         _require_money_out(advance)
+        earlier = (await plan_progress(session, [advance.id]))[advance.id]
+        if any(p.status == "active" for p in earlier):
+            # Two live plans would both count the same deductions.
+            raise DomainError(
+                N_("This advance already has a repayment plan in progress."), field="advanceId"
+            )
         balance = await ledger.balance(session, advance)
         schedule = instalments(balance, count, starts_on)
+        last_entry = await session.scalar(
+            select(func.max(LedgerEntry.seq)).where(LedgerEntry.advance_id == advance.id)
+        )
         plan = RepaymentPlan(
             id=uuid.uuid4(),
             advance_id=advance.id,
@@ -490,6 +499,7 @@ async def create_repayment_plan(
             instalments=count,
             starts_on=starts_on,
             status="active",
+            ledger_seq=last_entry or 0,
             created_by=actor.id,
         )
         session.add(plan)

@@ -194,6 +194,12 @@ class Delegation(TenantBase):
 
 
 class RepaymentPlan(TenantBase):
+    """Monthly payroll deductions for what was owed when the plan was made.
+
+    NOTE: `status` is what the plan was made as; what it has recovered, what remains and
+    whether it is completed are derived from the ledger (`plans.progress`), never stored.
+    """
+
     __tablename__ = "repayment_plans"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -203,6 +209,8 @@ class RepaymentPlan(TenantBase):
     instalments: Mapped[int] = mapped_column(Integer)
     starts_on: Mapped[dt.date] = mapped_column(Date)  # instalments fall due monthly after it
     status: Mapped[str] = mapped_column(String(12), default="active")
+    # The advance's last ledger entry when the plan was made; later settling entries pay it.
+    ledger_seq: Mapped[int] = mapped_column(BigInteger)
     created_by: Mapped[uuid.UUID | None]
     created_at: Mapped[dt.datetime] = _now_column()
 
@@ -215,6 +223,7 @@ class RepaymentInstalment(TenantBase):
     seq: Mapped[int] = mapped_column(Integer)
     due_on: Mapped[dt.date] = mapped_column(Date)
     amount: Mapped[Decimal] = mapped_column(MONEY)
+    # NOTE: unused; which entries paid an instalment is derived from the ledger instead.
     entry_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ledger_entries.id"))
 
 

@@ -23,8 +23,8 @@ from domain.advances.models import (
     Advance,
     ClearanceItem,
     OffboardingCase,
-    RepaymentPlan,
 )
+from domain.advances.plans import plan_progress
 from domain.errors import DomainError, NotFound
 from domain.identity.actions import Viewer
 from domain.money import Money
@@ -170,25 +170,26 @@ async def _clearance_from_live_data(
                 status="open",
             )
         )
-    plans = await session.scalars(
-        select(RepaymentPlan)
-        .join(Advance, Advance.id == RepaymentPlan.advance_id)
-        .where(Advance.employee_id == employee_id, RepaymentPlan.status == "active")
+    advance_ids = list(
+        await session.scalars(select(Advance.id).where(Advance.employee_id == employee_id))
     )
-    for plan in plans:
-        items.append(
-            ClearanceItem(
-                id=uuid.uuid4(),
-                case_id=case_id,
-                kind="repayment_plan",
-                plan_id=plan.id,
-                advance_id=plan.advance_id,
-                description=f"Repayment plan of {Money.of(plan.amount, plan.currency).amount:f} "
-                f"{plan.currency} in "
-                f"{plan.instalments} instalments",
-                status="open",
+    for plans in (await plan_progress(session, advance_ids)).values():
+        for plan in plans:
+            if plan.status != "active":
+                continue
+            items.append(
+                ClearanceItem(
+                    id=uuid.uuid4(),
+                    case_id=case_id,
+                    kind="repayment_plan",
+                    plan_id=plan.plan.id,
+                    advance_id=plan.plan.advance_id,
+                    description=f"Repayment plan of {plan.amount.amount:f} {plan.amount.currency}"
+                    f" in {plan.plan.instalments} instalments: {plan.remaining.amount:f} "
+                    f"{plan.remaining.currency} remaining",
+                    status="open",
+                )
             )
-        )
     return items
 
 
