@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -97,8 +98,17 @@ async def risk_score_of(context: RequestContext, employee_id: uuid.UUID) -> Risk
     viewer = context.viewer
     if viewer is None or not viewer.has_any_role(*alerts.RISK_READERS):
         return None
-    row = await scoring.read_score(viewer, employee_id)
+    # One query and one audit insert for every employee of a page that asks.
+    row = await context.loader(("risk_scores", viewer.id), _load_scores(viewer)).load(employee_id)
     return RiskScore.from_row(row, context) if row else None
+
+
+def _load_scores(viewer: Any) -> Any:
+    async def load(ids: Sequence[uuid.UUID]) -> list[ScoreRow | None]:
+        found = await scoring.read_scores(viewer, ids)
+        return [found.get(employee_id) for employee_id in ids]
+
+    return load
 
 
 @strawberry.type(description="Scores from `medium` up are medium risk, from `high` up high.")

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest_asyncio
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import clock
@@ -611,3 +611,49 @@ async def test_an_employee_who_has_left_has_their_open_alert_closed(
     assert (again.scored, again.alerts_raised, again.alerts_closed) == (0, 0, 1)
     assert await alerts_of(gql, company, "leaver", open=True) == []
     await set_thresholds(gql, company, "40", "70")
+
+
+PAGE = """
+query($first: Int!) {
+  employees(first: $first) { edges { node { id riskScore { score band } } } }
+}
+"""
+
+
+async def test_a_page_of_scores_costs_the_same_statements_whatever_its_size(
+    company: Company, gql: GraphQLClient, engine: AsyncEngine
+) -> None:
+    await score_today(company)
+    token = company.token("hr")
+    await gql.execute(PAGE, {"first": 1}, token=token)  # warm the caches
+
+    async def page(first: int) -> tuple[int, list[Any]]:
+        executed: list[str] = []
+
+        def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            executed.append(statement)
+
+        event.listen(engine.sync_engine, "before_cursor_execute", count)
+        try:
+            body = await gql.execute(PAGE, {"first": first}, token=token)
+        finally:
+            event.remove(engine.sync_engine, "before_cursor_execute", count)
+        assert "errors" not in body, body
+        return len(executed), body["data"]["employees"]["edges"]
+
+    reads_before = await audit_reads(company)
+    small, three = await page(3)
+    large, thirty = await page(30)
+
+    assert (len(three), len(thirty)) == (3, 30)
+    assert large == small
+    assert all(edge["node"]["riskScore"] is not None for edge in thirty)
+    assert await audit_reads(company) == reads_before + 33
+
+
+async def audit_reads(company: Company) -> int:
+    async with raw_session(company) as session:
+        count: int = await session.scalar(
+            text("SELECT count(*) FROM audit_log WHERE action = 'risk.score.read'")
+        )
+        return count

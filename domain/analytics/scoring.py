@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import any_, bindparam, insert, literal, select, text
-from sqlalchemy.dialects.postgresql import ARRAY, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock
@@ -220,32 +220,41 @@ async def _score_ids(
     return {employee_id: score_id for employee_id, score_id in rows}
 
 
-async def latest_score(
-    session: AsyncSession, viewer: Viewer, employee_id: uuid.UUID
-) -> RiskScore | None:
-    """An employee's latest score, for admin and hr only; the read is audited."""
+async def read_scores(
+    viewer: Viewer, employee_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, RiskScore]:
+    """The latest score of each employee (admin and hr), with an audit entry per employee
+    read: two statements in one transaction, whatever the number (a page of employees)."""
     require_any_role(viewer, *alerts.RISK_READERS)
-    found: RiskScore | None = await session.scalar(
-        select(RiskScore)
-        .where(RiskScore.employee_id == employee_id)
-        .order_by(RiskScore.scored_at.desc(), RiskScore.id.desc())
-        .limit(1)
-    )
-    audit.record(
-        session,
-        actor_id=viewer.id,
-        action="risk.score.read",
-        entity_type="employee",
-        entity_id=employee_id,
-        after={"risk_score_id": found.id if found else None},
-    )
-    return found
-
-
-async def read_score(viewer: Viewer, employee_id: uuid.UUID) -> RiskScore | None:
-    """`latest_score` in a transaction of its own, so the audit entry commits."""
+    ids = list(dict.fromkeys(employee_ids))
+    if not ids:
+        return {}
     async with tenant_session() as session:
-        return await latest_score(session, viewer, employee_id)
+        found = {
+            row.employee_id: row
+            for row in await session.scalars(
+                select(RiskScore)
+                .where(RiskScore.employee_id == any_(literal(ids)))
+                .ext(distinct_on(RiskScore.employee_id))
+                .order_by(RiskScore.employee_id, RiskScore.scored_at.desc(), RiskScore.id.desc())
+            )
+        }
+        await session.execute(
+            insert(audit.AuditEntry),
+            [
+                audit.values(
+                    actor_id=viewer.id,
+                    action="risk.score.read",
+                    entity_type="employee",
+                    entity_id=employee_id,
+                    after={
+                        "risk_score_id": found[employee_id].id if employee_id in found else None
+                    },
+                )
+                for employee_id in ids
+            ],
+        )
+    return found
 
 
 async def rescore_employee(employee_id: uuid.UUID, as_of: dt.date | None = None) -> ScoringReport:
