@@ -657,3 +657,57 @@ async def audit_reads(company: Company) -> int:
             text("SELECT count(*) FROM audit_log WHERE action = 'risk.score.read'")
         )
         return count
+
+
+async def test_transfers_manager_changes_and_leave_count_within_their_windows(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # A rep moved to operations (another manager) 500 days ago, back 400 days ago and to
+    # operations again 100 days ago; on leave from 50 to 10 days ago.
+    hr = company.token("hr")
+    hired = await mutate(
+        gql,
+        hr,
+        "hireEmployee",
+        {
+            "employeeNumber": "S098",
+            "givenName": "Mover",
+            "familyName": "Sun",
+            "hireDate": HIRED.isoformat(),
+            "branchId": company.ids["sh"],
+            "positionId": company.ids["rep_pos"],
+        },
+        "employee { id }",
+    )
+    company.ids["mover"] = mover = hired["employee"]["id"]
+    for days, position in ((500, "ops_pos"), (400, "rep_pos"), (100, "ops_pos")):
+        await mutate(
+            gql,
+            hr,
+            "transferEmployee",
+            {
+                "employeeId": mover,
+                "effectiveDate": days_ago(days),
+                "positionId": company.ids[position],
+            },
+            "employee { id }",
+        )
+    await mutate(
+        gql,
+        hr,
+        "startLeave",
+        {"employeeId": mover, "effectiveDate": days_ago(50)},
+        "employee { id }",
+    )
+    await mutate(
+        gql, hr, "endLeave", {"employeeId": mover, "effectiveDate": days_ago(10)}, "employee { id }"
+    )
+
+    today = (await features_of(company, TODAY, "mover"))["mover"]
+    before = (await features_of(company, TODAY - dt.timedelta(days=30), "mover"))["mover"]
+
+    # Three transfers in 24 months, one of them (a new manager) in 12; 40 days of leave,
+    # of which 21 had been taken 30 days ago (that day included).
+    assert (today.transfers_24m, today.manager_changes_12m, today.leave_days_12m) == (3, 1, 40)
+    assert (before.transfers_24m, before.manager_changes_12m, before.leave_days_12m) == (3, 1, 21)
+    assert today.monthly_salary is None and today.outstanding_to_salary is None
