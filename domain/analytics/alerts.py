@@ -177,32 +177,30 @@ async def raise_alerts(
 async def _raise_chunk(
     session: AsyncSession, rising: list[Crossing], as_of: dt.date, at: dt.datetime
 ) -> list[Any]:
-    # Core rows, not ORM objects: a first night may raise tens of thousands.
-    raised = list(
-        await session.execute(
-            insert(ALERTS)
-            .values(
-                [
-                    {
-                        "id": uuid.uuid4(),
-                        "employee_id": c.scored.employee_id,
-                        "band": c.scored.band,
-                        "score": c.scored.score,
-                        "threshold": c.threshold,
-                        "risk_score_id": c.risk_score_id,
-                        "raised_at": at,
-                    }
-                    for c in rising
-                ]
-            )
-            .on_conflict_do_nothing(
-                index_elements=["employee_id", "band"], index_where=ALERTS.c.closed_at.is_(None)
-            )
-            .returning(
-                ALERTS.c.id, ALERTS.c.employee_id, ALERTS.c.band, ALERTS.c.score, ALERTS.c.threshold
-            )
+    # Core rows, not ORM objects, and one cached statement run over the rows (SQLAlchemy
+    # batches them): a first night may raise tens of thousands.
+    statement = (
+        insert(ALERTS)
+        .on_conflict_do_nothing(
+            index_elements=["employee_id", "band"], index_where=ALERTS.c.closed_at.is_(None)
+        )
+        .returning(
+            ALERTS.c.id, ALERTS.c.employee_id, ALERTS.c.band, ALERTS.c.score, ALERTS.c.threshold
         )
     )
+    values = [
+        {
+            "id": uuid.uuid4(),
+            "employee_id": c.scored.employee_id,
+            "band": c.scored.band,
+            "score": c.scored.score,
+            "threshold": c.threshold,
+            "risk_score_id": c.risk_score_id,
+            "raised_at": at,
+        }
+        for c in rising
+    ]
+    raised = list(await session.execute(statement, values))
     if raised:
         by_employee = {c.scored.employee_id: c.scored for c in rising}
         await _notify(session, raised, by_employee, as_of)
