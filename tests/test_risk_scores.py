@@ -711,3 +711,42 @@ async def test_transfers_manager_changes_and_leave_count_within_their_windows(
     assert (today.transfers_24m, today.manager_changes_12m, today.leave_days_12m) == (3, 1, 40)
     assert (before.transfers_24m, before.manager_changes_12m, before.leave_days_12m) == (3, 1, 21)
     assert today.monthly_salary is None and today.outstanding_to_salary is None
+
+
+async def test_an_advance_in_another_currency_counts_at_the_rate_of_the_day(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # Given 7.1 CNY to the dollar and a 1,000 USD advance paid to a CNY earner.
+    done = await call(
+        gql,
+        company.token("accountant"),
+        "setExchangeRate",
+        {"base": "USD", "quote": "CNY", "rate": "7.1", "validFrom": days_ago(365)},
+        select="ok",
+    )
+    assert done == {"ok": True, "userErrors": []}
+    hired = await mutate(
+        gql,
+        company.token("hr"),
+        "hireEmployee",
+        {
+            "employeeNumber": "S097",
+            "givenName": "Traveller",
+            "familyName": "Sun",
+            "hireDate": HIRED.isoformat(),
+            "branchId": company.ids["sh"],
+            "positionId": company.ids["rep_pos"],
+            "salary": {"amount": {"amount": "20000"}},
+        },
+        "employee { id }",
+    )
+    company.ids["traveller"] = hired["employee"]["id"]
+    await approved_and_paid(gql, company, "traveller", "1000", "Trip", currency="USD")
+
+    found = (await features_of(company, TODAY, "traveller"))["traveller"]
+
+    # 7,100 CNY of 20,000 a month.
+    assert (found.outstanding, found.outstanding_to_salary) == (
+        Decimal("7100.00"),
+        Decimal("0.36"),
+    )
