@@ -2,8 +2,9 @@
 
 Opening a case fills its clearance list from live data (each open advance with what is
 outstanding, each repayment plan), and HR can add items. Completing it is the only way
-an employee becomes terminated; the database itself refuses a terminated period for
-someone with an open advance, so no import or edit can go around the gate.
+an employee becomes terminated: other writers of a termination ask `exit_gate` first,
+and the database itself refuses a terminated period for someone with an open advance or
+an open case, so no import or edit can go around the gate.
 """
 
 from __future__ import annotations
@@ -286,6 +287,10 @@ async def complete_offboarding(actor: Viewer, case_id: uuid.UUID) -> Offboarding
         for item in items:
             if item.status == "open":
                 _resolve(item, actor, "cleared", "settled")
+        # Closed first: the exit gate lets a termination through only once nothing is open.
+        case.status = "completed"
+        case.completed_at = clock.now()
+        await session.flush()
         await record_event(
             session,
             actor,
@@ -294,8 +299,6 @@ async def complete_offboarding(actor: Viewer, case_id: uuid.UUID) -> Offboarding
             case.last_working_day + dt.timedelta(days=1),
             reason=f"{case.kind} completed",
         )
-        case.status = "completed"
-        case.completed_at = clock.now()
         audit.record(
             session,
             actor_id=actor.id,

@@ -112,9 +112,10 @@ def termination(
 ) -> DraftEvent:
     """The event of an employee's leaving, for imports of people who have already left.
 
-    TODO(#4): there is no termination mutation yet; once offboarding exists, terminations
-    of current staff must go through its clearance gate, and imports may only load leavers
-    whose exit is already history.
+    Only for someone the import creates (their whole history is loaded at once): current
+    staff leave through offboarding. The loader refuses, per row, a source that says an
+    existing employee left while `exit_gate` holds them, and the database's exit-gate
+    triggers refuse a terminated period for anyone with an open advance or offboarding case.
     """
     return DraftEvent(
         employee_id=employee_id,

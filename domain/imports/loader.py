@@ -7,7 +7,10 @@ and their periods are derived from it with `replay`.
 
 An employee who already exists keeps their record. When the source now says something else
 about them, the run leaves them as recorded and says so in its report: these importers load
-a data set once, while `renshi import employees` is the one that updates people.
+a data set once, while `renshi import employees` is the one that updates people. Leavers
+are loaded as history (a termination event for someone new), but a source that says an
+existing employee left while they hold an open advance or have an offboarding case open
+is a problem of its row: they leave through offboarding only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit
+from domain.advances.exit_gate import exit_blockers, refusal
 from domain.errors import DomainError
 from domain.imports.bulk import (
     BATCH,
@@ -252,11 +256,15 @@ class Loader:
                 )
                 found.update({number: ident for number, ident in rows.tuples()})
             recorded = await load_events(self.session, list(found.values()))
+            held = await exit_blockers(self.session, found.values())
             for index, draft in enumerate(chunk):
                 if index % 50 == 0:
                     await asyncio.sleep(0)  # let the batch in flight move on
                 try:
                     if draft.number in found:
+                        if _terminates(draft) and found[draft.number] in held:
+                            # Current staff who owe money leave through offboarding only.
+                            raise refusal(held[found[draft.number]])
                         self._compare(draft, recorded[found[draft.number]])
                     else:
                         self._hire(draft, source)
@@ -376,6 +384,10 @@ def _signature(event: Any) -> tuple[Any, ...]:
         event.salary_period,
         event.reason,
     )
+
+
+def _terminates(draft: PersonDraft) -> bool:
+    return any(e.kind == "termination" or e.status == "terminated" for e in draft.events)
 
 
 def _chunks(items: Iterator[PersonDraft], size: int) -> Iterator[list[PersonDraft]]:

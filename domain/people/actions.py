@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, crypto, outbox
+from domain.advances.exit_gate import require_open_exit
 from domain.errors import DomainError, NotFound
 from domain.identity.actions import Viewer
 from domain.money import Money
@@ -474,6 +475,9 @@ async def record_event(
         recorded_by=actor.id,
     )
     await _employee(session, employee_id)
+    if kind == "termination" or status == "terminated":
+        # Completing an offboarding case closes it (and its advances) before it gets here.
+        await require_open_exit(session, employee_id)
     await _check_placement(session, event)
     if salary is not None:
         currency = await _branch_currency_on(session, employee_id, effective_date)
