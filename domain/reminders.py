@@ -1,10 +1,13 @@
-"""Reminders and escalations about advances and approvals, at 09:00 branch-local time.
+"""Reminders and escalations about advances and approvals, at 09:00 in the reader's zone.
 
-The scheduler asks every tenant to scan once an hour. A scan judges each branch on its
-own calendar: the run date of a branch is the local date of the latest 09:00 (local) at
-or before the scan's instant. Each reminder's idempotency key names its kind, subject,
-run date and recipient, so the scans of one local day send each reminder once, whatever
-the number of scans, redeliveries or replays, and whatever the clocks did that day.
+The scheduler asks every tenant to scan once an hour. A scan judges each recipient on the
+calendar of their own branch (a user without one, on the tenant's): their run date is the
+local date of the latest 09:00 there at or before the scan's instant. So a manager in
+Berlin hears of a Shanghai employee's late advance at 09:00 in Berlin. Each reminder's
+idempotency key names its kind, subject, run date and recipient, so the scans of one local
+day send each reminder once, whatever the number of scans, redeliveries or replays, and
+whatever the clocks did that day. Whether an advance is overdue for analytics is judged
+on its own branch's calendar, as everywhere else.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from domain.permissions import require_any_role
 from domain.tenant_settings import get_setting, set_setting
 from i18n import N_
 from tenants.binding import tenant_session
+from tenants.context import current_tenant
 
 SEND_AT = dt.time(9, 0)
 WORKDAY = (dt.time(9, 0), dt.time(18, 0))  # Monday to Friday, branch-local
@@ -133,16 +137,18 @@ async def send_reminders(at: dt.datetime) -> ScanReport:
         policy = await reminder_policy(session)
         zones = {b.id: b.time_zone for b in await session.scalars(select(Branch))}
         days = {branch_id: run_date(zone, at) for branch_id, zone in zones.items()}
+        # Readers live in some branch's zone or, without one, in the tenant's.
+        reader_days = {*days.values(), run_date(current_tenant().time_zone, at)}
         scan = _Scan(session, report, at)
-        # Only the settlement dates some branch acts on today are loaded (the index on
-        # status and date serves it); each advance is then judged on its branch's day.
+        # Only the settlement dates some reader acts on today are loaded (the index on
+        # status and date serves it); each reminder is then judged on its reader's day.
         offsets = {
             -policy.due_soon_days,
             1,
             policy.escalate_manager_days,
             policy.escalate_finance_days,
         }
-        dates = {day - dt.timedelta(days=n) for day in set(days.values()) for n in offsets}
+        dates = {day - dt.timedelta(days=n) for day in reader_days for n in offsets}
         advances = list(
             await session.scalars(
                 select(Advance).where(
@@ -154,7 +160,7 @@ async def send_reminders(at: dt.datetime) -> ScanReport:
         await scan.load(advances)
         for advance in advances:
             await scan.advance(advance, days[advance.branch_id], policy)
-        await scan.approvals(zones, days, policy)
+        await scan.approvals(policy)
         await scan.write()
     return report
 
@@ -195,13 +201,12 @@ class _Scan:
             self.readers |= await readers_of(self.session, missing)
         return [self.readers[u.id] for u in users]
 
-    async def advance(self, advance: Advance, day: dt.date, policy: ReminderPolicy) -> None:
+    def _today(self, reader: Reader) -> dt.date:
+        return run_date(reader.time_zone, self.at)
+
+    async def advance(self, advance: Advance, branch_day: dt.date, policy: ReminderPolicy) -> None:
         due = advance.expected_settlement_date
-        late = (day - due).days
-        if (due - day).days == policy.due_soon_days:
-            await self._tell_employee(advance, "advance.due_soon", day)
-        if late == 1:
-            await self._tell_employee(advance, "advance.overdue", day)
+        if (branch_day - due).days == 1:
             # Analytics re-scores on becoming overdue; the key makes it once per advance.
             await outbox.enqueue(
                 self.session,
@@ -215,14 +220,25 @@ class _Scan:
                 f"advance.overdue:{advance.id}",
             )
             self.report.overdue_events += 1
-        if late == policy.escalate_manager_days:
-            await self._escalate(advance, day, await self._manager_users(advance, day))
-        if late == policy.escalate_finance_days:
-            await self._escalate(advance, day, await self._role_users("finance"))
 
-    async def approvals(
-        self, zones: dict[uuid.UUID, str], days: dict[uuid.UUID, dt.date], policy: ReminderPolicy
-    ) -> None:
+        for reader in await self._read(self.users.get(advance.employee_id, [])):
+            day = self._today(reader)
+            if (due - day).days == policy.due_soon_days:
+                await self._tell(reader, advance, "advance.due_soon", day)
+            if (day - due).days == 1:
+                await self._tell(reader, advance, "advance.overdue", day)
+
+        # A reader's calendar is at most two days from the branch's (UTC-12 to UTC+14),
+        # so managers and finance are looked up only for advances that near their day.
+        late = (branch_day - due).days
+        if abs(late - policy.escalate_manager_days) <= 2:
+            users = await self._manager_users(advance, branch_day)
+            await self._escalate(advance, policy.escalate_manager_days, users)
+        if abs(late - policy.escalate_finance_days) <= 2:
+            users = await self._role_users("finance")
+            await self._escalate(advance, policy.escalate_finance_days, users)
+
+    async def approvals(self, policy: ReminderPolicy) -> None:
         waiting = await self.session.execute(
             select(ApprovalStep, Advance)
             .join(Advance, Advance.id == ApprovalStep.advance_id)
@@ -240,17 +256,22 @@ class _Scan:
                 )
             )
             started = since or advance.submitted_at or advance.created_at
-            hours = working_hours(started, self.at, zones[advance.branch_id])
-            if hours <= policy.approval_wait_hours:
-                continue
-            requester = await self.session.get(Employee, advance.employee_id)
-            assert requester is not None
+            requester = None
             for reader in await self._read(await self._approvers(step)):
+                # Counted up to the approver's 09:00 today, so the reminder of a day does
+                # not depend on which hourly scan of that day sends it.
+                day = self._today(reader)
+                nine = dt.datetime.combine(day, SEND_AT, ZoneInfo(reader.time_zone))
+                hours = working_hours(started, nine, reader.time_zone)
+                if hours <= policy.approval_wait_hours:
+                    continue
+                requester = requester or await self.session.get(Employee, advance.employee_id)
+                assert requester is not None
                 await self._notify(
                     reader,
                     "approval.waiting",
                     step.id,
-                    days[advance.branch_id],
+                    day,
                     {
                         "requester": display_name(requester, reader.locale),
                         "amount": reader.money(advance.amount, advance.currency),
@@ -260,22 +281,28 @@ class _Scan:
                     {"step_id": step.id, "advance_id": advance.id},
                 )
 
-    async def _tell_employee(self, advance: Advance, kind: str, day: dt.date) -> None:
-        for reader in await self._read(self.users.get(advance.employee_id, [])):
-            params = self._advance_params(advance, reader)
-            await self._notify(reader, kind, advance.id, day, params, {"advance_id": advance.id})
+    async def _tell(self, reader: Reader, advance: Advance, kind: str, day: dt.date) -> None:
+        params = self._advance_params(advance, reader)
+        await self._notify(reader, kind, advance.id, day, params, {"advance_id": advance.id})
 
-    async def _escalate(self, advance: Advance, day: dt.date, users: list[User]) -> None:
+    async def _escalate(self, advance: Advance, after_days: int, users: list[User]) -> None:
+        """Tell each of `users` whose today is `after_days` past the advance's due date."""
+        due = advance.expected_settlement_date
+        readers = [r for r in await self._read(users) if (self._today(r) - due).days == after_days]
+        if not readers:
+            return
         employee = await self.session.get(Employee, advance.employee_id)
         assert employee is not None
-        for reader in await self._read(users):
+        for reader in readers:
             params = self._advance_params(advance, reader)
-            params |= {
-                "employee": display_name(employee, reader.locale),
-                "days": str((day - advance.expected_settlement_date).days),
-            }
+            params |= {"employee": display_name(employee, reader.locale), "days": str(after_days)}
             await self._notify(
-                reader, "advance.escalated", advance.id, day, params, {"advance_id": advance.id}
+                reader,
+                "advance.escalated",
+                advance.id,
+                self._today(reader),
+                params,
+                {"advance_id": advance.id},
             )
 
     def _advance_params(self, advance: Advance, reader: Reader) -> dict[str, str]:

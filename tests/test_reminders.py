@@ -36,6 +36,7 @@ from tests.advance_fixtures import (
     submitted,
 )
 from tests.conftest import GraphQLClient
+from tests.people_fixtures import mutate
 from tests.worker_support import eventually, installed_broker, running_worker
 from workers import scheduler as schedulers
 from workers.reminders import QUEUE as REMINDERS_QUEUE
@@ -207,6 +208,94 @@ async def test_overdue_reminders_escalate_to_the_manager_then_finance_and_tell_a
         )
     assert [(e["change"], e["status"]) for e in events] == [("overdue", "disbursed")]
     assert english == "Rep5 Sun's advance is 7 days overdue"
+
+
+async def test_each_recipient_hears_at_nine_in_their_own_branchs_zone(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # A Berlin sales rep whose position reports to the Head of Sales in Shanghai.
+    tenant = company.tenant.tenant
+    await set_branch_zone(company, "Asia/Shanghai")
+    admin = company.token("admin")
+    berlin = await mutate(
+        gql,
+        admin,
+        "createBranch",
+        {
+            "code": "BER",
+            "name": "Berlin",
+            "country": "DE",
+            "currency": "EUR",
+            "timeZone": "Europe/Berlin",
+            "locale": "de_DE",
+        },
+        "branch { id }",
+    )
+    unit = await mutate(
+        gql,
+        admin,
+        "createOrgUnit",
+        {
+            "name": "Sales Germany",
+            "kind": "team",
+            "branchId": berlin["branch"]["id"],
+            "effectiveDate": "2022-01-01",
+            "parentId": company.ids["sales"],
+        },
+        "orgUnit { id }",
+    )
+    position = await mutate(
+        gql,
+        admin,
+        "createPosition",
+        {
+            "title": "Sales Rep Germany",
+            "orgUnitId": unit["orgUnit"]["id"],
+            "openedOn": "2022-01-01",
+            "jobLevelId": company.ids["L3"],
+            "reportsToId": company.ids["sales_head_pos"],
+        },
+        "position { id }",
+    )
+    hired = await mutate(
+        gql,
+        admin,
+        "hireEmployee",
+        {
+            "employeeNumber": "B001",
+            "givenName": "Lena",
+            "familyName": "Berg",
+            "hireDate": "2023-01-01",
+            "branchId": berlin["branch"]["id"],
+            "positionId": position["position"]["id"],
+            "salary": {"amount": {"amount": "5000"}},
+        },
+        "employee { id }",
+    )
+    company.ids["lena"] = hired["employee"]["id"]
+    await add_user(gql, company, "lena", ["employee"], locale="de")
+    due = dt.date(2027, 2, 10)
+    advance_id = await approved_and_paid(
+        gql, company, "lena", "800", "Messe", currency="CNY", due=due.isoformat()
+    )
+
+    first_heard: dict[tuple[str, str], dt.datetime] = {}
+    start = dt.datetime(2027, 2, 10, tzinfo=UTC)
+    for instant in hourly_instants(start, start + dt.timedelta(days=4)):
+        await scan(tenant, instant)
+        for kind in ("advance.overdue", "advance.escalated"):
+            for email, _ in await reminder_rows(tenant, kind, advance_id):
+                first_heard.setdefault((kind, email), instant)
+
+    assert first_heard == {
+        # 09:00 on 11 February in Berlin (UTC+1): one day overdue there.
+        ("advance.overdue", "lena@sunrise.test"): dt.datetime(2027, 2, 11, 8, tzinfo=UTC),
+        # 09:00 on 13 February in Shanghai (UTC+8): three days overdue.
+        ("advance.escalated", "sales_head@sunrise.test"): dt.datetime(2027, 2, 13, 1, tzinfo=UTC),
+    }
+    assert [
+        key.split(":")[3] for _, key in await reminder_rows(tenant, "advance.escalated", advance_id)
+    ] == ["2027-02-13"]
 
 
 async def test_an_approver_is_reminded_after_the_policys_working_hours_once_a_day(
