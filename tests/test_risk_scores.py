@@ -71,6 +71,8 @@ async def company(engine: AsyncEngine, app: Any) -> Company:
             )
             company.ids[key] = hired["employee"]["id"]
         await give_history(gql, company)
+        # HR in English: the sentences asserted below stay English whatever the catalogs.
+        await add_user(gql, company, "hr_en", ["hr"], locale="en_US")
     return company
 
 
@@ -196,8 +198,8 @@ async def score_today(company: Company) -> Any:
         return await score_employees(TODAY)
 
 
-async def latest_rows(company: Company) -> dict[str, Any]:
-    by_pk = {pk(company.ids[k]): k for k in SCENARIO}
+async def latest_rows(company: Company, *keys: str) -> dict[str, Any]:
+    by_pk = {pk(company.ids[k]): k for k in keys or SCENARIO}
     async with raw_session(company) as session:
         rows = await session.execute(
             text(
@@ -218,7 +220,7 @@ async def test_the_points_model_scores_each_employee_exactly(company: Company) -
     report = await score_today(company)
 
     assert report.scored == 34
-    assert (report.model_kind, report.model_version) == ("points", "points-1")
+    assert (report.model_kind, report.model_version) == ("points", "points-2")
     rows = await latest_rows(company)
     assert {k: (r.score, r.band) for k, r in rows.items()} == {
         "risky": (Decimal("58.00"), "medium"),
@@ -279,7 +281,7 @@ async def test_hr_reads_the_score_and_its_factors_in_words_and_the_read_is_audit
     await score_today(company)
     before = len(await score_reads(company, "risky"))
 
-    score = await read_score(gql, company, "hr", "risky")
+    score = await read_score(gql, company, "hr_en", "risky")
 
     assert {k: score[k] for k in ("score", "band", "probability", "modelKind", "asOf")} == {
         "score": "58.00",
@@ -288,7 +290,7 @@ async def test_hr_reads_the_score_and_its_factors_in_words_and_the_read_is_audit
         "modelKind": "POINTS",
         "asOf": TODAY.isoformat(),
     }
-    assert score["modelVersion"] == "points-1"
+    assert score["modelVersion"] == "points-2"
     assert score["factors"] == [
         {
             "name": "advance_overdue",
@@ -314,7 +316,9 @@ async def test_hr_reads_the_score_and_its_factors_in_words_and_the_read_is_audit
     reads = await score_reads(company, "risky")
     assert len(reads) == before + 1
     async with raw_session(company) as session:
-        hr_user = await session.scalar(text("SELECT id FROM users WHERE email = 'hr@sunrise.test'"))
+        hr_user = await session.scalar(
+            text("SELECT id FROM users WHERE email = 'hr_en@sunrise.test'")
+        )
     assert reads[-1].actor_id == hr_user
     assert reads[-1].after["risk_score_id"] is not None
 
@@ -550,10 +554,10 @@ async def test_factor_sentences_use_the_viewers_number_format(
 
     score = await read_score(gql, company, "hr_de", "late")
 
-    # German numbers; the sentence stays English until the catalogs carry it.
+    # German numbers, in the tenant's language (Chinese), as there is no German catalog.
     assert [f["description"] for f in score["factors"]] == [
-        "An advance is 30 days overdue.",
-        "Advance outstanding is 0,3x monthly salary.",
+        "有一笔借款已逾期 30 天。",
+        "借款未清余额为月薪的 0,3 倍。",
     ]
 
 
@@ -749,4 +753,181 @@ async def test_an_advance_in_another_currency_counts_at_the_rate_of_the_day(
     assert (found.outstanding, found.outstanding_to_salary) == (
         Decimal("7100.00"),
         Decimal("0.36"),
+    )
+
+
+# --- expense habits, and re-scores through the outbox -------------------------------------
+
+
+async def hire_rep(gql: GraphQLClient, company: Company, key: str, number: str) -> None:
+    hired = await mutate(
+        gql,
+        company.token("hr"),
+        "hireEmployee",
+        {
+            "employeeNumber": number,
+            "givenName": key.title(),
+            "familyName": "Sun",
+            "hireDate": HIRED.isoformat(),
+            "branchId": company.ids["sh"],
+            "positionId": company.ids["rep_pos"],
+            "salary": {"amount": {"amount": "20000"}},
+        },
+        "employee { id }",
+    )
+    company.ids[key] = hired["employee"]["id"]
+
+
+async def claim(
+    gql: GraphQLClient, company: Company, advance_id: str, *lines: tuple[str, int, str | None]
+) -> None:
+    """Finance submits an expense claim of (amount, days ago spent, receipt) lines."""
+    done = await call(
+        gql,
+        company.token("accountant"),
+        "submitExpenseClaim",
+        {
+            "advanceId": advance_id,
+            "lines": [
+                {
+                    "spentOn": days_ago(days),
+                    "category": "travel",
+                    "amount": {"amount": amount},
+                    "receiptReference": receipt,
+                }
+                for amount, days, receipt in lines
+            ],
+        },
+    )
+    assert done["userErrors"] == [], done
+
+
+async def test_receipts_handed_in_late_or_missing_are_features_as_of_their_claim(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # Given a 10,000 advance due 10 days ago, settled in part today by a claim of two
+    # lines, one without a receipt; and a second claim whose only entry finance reversed.
+    await hire_rep(gql, company, "claimant", "S096")
+    advance_id = await approved_and_paid(gql, company, "claimant", "10000", "Roadshow")
+    await overdue_since(company, advance_id, 10)
+    await claim(gql, company, advance_id, ("3000", 20, "R-0001"), ("2000", 15, None))
+    await claim(gql, company, advance_id, ("1000", 12, None))
+    body = await gql.execute(
+        "query($id: ID!) { advance(id: $id) { entries { id kind amount { amount } } } }",
+        {"id": advance_id},
+        token=company.token("accountant"),
+    )
+    [last] = [e for e in body["data"]["advance"]["entries"] if e["amount"]["amount"] == "-1000.00"]
+    reversed_ = await call(
+        gql,
+        company.token("accountant"),
+        "reverseLedgerEntry",
+        {"entryId": last["id"], "reason": "Receipt belongs to another trip"},
+    )
+    assert reversed_["userErrors"] == [], reversed_
+
+    today = (await features_of(company, TODAY, "claimant"))["claimant"]
+    yesterday = (await features_of(company, TODAY - dt.timedelta(days=1), "claimant"))["claimant"]
+
+    # Then today two receipts count, both late (handed in after the due date), one missing;
+    # the reversed claim counts for nothing. Yesterday nothing of it had happened yet.
+    assert (today.claim_lines_12m, today.missing_receipts_12m, today.late_receipts_12m) == (
+        2,
+        1,
+        2,
+    )
+    assert (today.outstanding, today.max_overdue_days) == (Decimal("5000.00"), 10)
+    assert (
+        yesterday.claim_lines_12m,
+        yesterday.missing_receipts_12m,
+        yesterday.late_receipts_12m,
+    ) == (0, 0, 0)
+    assert (yesterday.advances_total, yesterday.outstanding) == (0, Decimal("0.00"))
+
+    # And the points model counts them: 10 + 3.33 overdue + 2.5 outstanding + 4 late
+    # receipts + 2 missing.
+    with use_tenant(company.tenant.tenant):
+        report = await rescore_employee(pk(company.ids["claimant"]), TODAY)
+    assert report.model_version == "points-2"
+    rows = await latest_rows(company, "claimant")
+    assert rows["claimant"].score == Decimal("21.83")
+    assert contributions(rows["claimant"]) == [
+        ("late_receipts", "4.00"),
+        ("advance_overdue", "3.33"),
+        ("advance_outstanding", "2.50"),
+        ("missing_receipts", "2.00"),
+    ]
+    score = await read_score(gql, company, "hr_en", "claimant")
+    assert [f["description"] for f in score["factors"]][::3] == [
+        "Receipts handed in after the settlement date in the last 12 months: 2.",
+        "Expense lines claimed without a receipt in the last 12 months: 1.",
+    ]
+
+
+async def consume_events(company: Company, actor_name: str, key: str) -> int:
+    """Hand the outbox messages of `actor_name` about employee `key` to their consumer,
+    twice each (as a redelivery would); returns how many there were."""
+    from workers import events  # noqa: F401  (records the actors)
+    from workers.actors import spec
+
+    async with raw_session(company) as session:
+        messages = list(
+            await session.execute(
+                text(
+                    "SELECT payload, idempotency_key FROM outbox WHERE actor_name = :actor"
+                    " AND payload->>'employee_id' = :id ORDER BY id"
+                ),
+                {"actor": actor_name, "id": str(pk(company.ids[key]))},
+            )
+        )
+    with use_tenant(company.tenant.tenant):
+        for message in messages * 2:
+            await spec(actor_name).fn(**message.payload, idempotency_key=message.idempotency_key)
+    return len(messages)
+
+
+async def score_count(company: Company, key: str) -> int:
+    async with raw_session(company) as session:
+        count: int = await session.scalar(
+            text("SELECT count(*) FROM risk_scores WHERE employee_id = :id"),
+            {"id": pk(company.ids[key])},
+        )
+        return count
+
+
+async def test_a_payout_and_a_resignation_rescore_the_employee_through_their_events(
+    company: Company, gql: GraphQLClient
+) -> None:
+    # Given a rep paid a 20,000 advance (a month's salary)
+    await hire_rep(gql, company, "resigner", "S095")
+    await approved_and_paid(gql, company, "resigner", "20000", "Exhibition")
+
+    # When the disbursement's event is handled (twice, as a redelivery would)
+    assert await consume_events(company, "advance.changed", "resigner") == 1
+
+    # Then the rep is scored once, on the money out
+    assert await score_count(company, "resigner") == 1
+    rows = await latest_rows(company, "resigner")
+    assert (rows["resigner"].score, contributions(rows["resigner"])) == (
+        Decimal("20.00"),
+        [("advance_outstanding", "10.00")],
+    )
+
+    # When HR records their resignation and its event is handled
+    resigned = await call(
+        gql,
+        company.token("hr"),
+        "submitResignation",
+        {"employeeId": company.ids["resigner"], "lastWorkingDay": days_ago(-30)},
+        select="case { id }",
+    )
+    assert resigned["userErrors"] == [], resigned
+    assert await consume_events(company, "employee.offboarding", "resigner") == 1
+
+    # Then the new score counts the leaving, and nothing else changed
+    assert await score_count(company, "resigner") == 2
+    rows = await latest_rows(company, "resigner")
+    assert (rows["resigner"].score, contributions(rows["resigner"])) == (
+        Decimal("35.00"),
+        [("leaving", "15.00"), ("advance_outstanding", "10.00")],
     )

@@ -13,6 +13,8 @@ the explanation, largest first.
 | write_offs            | write-offs in 12 months (n)           | 15 x n, at most 30         |
 | rejections            | rejected requests in 12 months (n)    | 4 x n, at most 12          |
 | slow_settlement       | average days to settle (s)            | (s - 30) / 5, 0 to 10      |
+| missing_receipts      | claim lines without receipt, 12 m (n) | 2 x n, at most 8           |
+| late_receipts         | receipts after settlement date, 12 m  | 2 x n, at most 8           |
 | performance_decline   | last rating minus the previous (t)    | 5 x -t when t < 0, <= 10   |
 | penalties             | penalties in 12 months (n)            | 4 x n, at most 12          |
 | rewards               | rewards in 12 months (n)              | -3 x n, at least -9        |
@@ -36,16 +38,17 @@ from __future__ import annotations
 import dataclasses
 import functools
 from collections.abc import Callable
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from babel.numbers import format_decimal
 
-from domain.analytics.features import Features
+from domain.analytics.features import SENTENCES, Features
 from i18n import N_, translate
 
 MODEL_KIND = "points"
-MODEL_VERSION = "points-1"
+# points-2 added the receipt factors; stored scores keep the version that made them.
+MODEL_VERSION = "points-2"
 BASE_POINTS = Decimal(10)
 HUNDREDTH = Decimal("0.01")
 
@@ -147,6 +150,18 @@ RULES: tuple[Rule, ...] = (
         lambda f: {"days": f.average_settlement_days or Decimal(0)},
     ),
     Rule(
+        "missing_receipts",
+        lambda f: _per_count(f.missing_receipts_12m, 2, 8),
+        N_("Expense lines claimed without a receipt in the last 12 months: {count}."),
+        lambda f: {"count": f.missing_receipts_12m},
+    ),
+    Rule(
+        "late_receipts",
+        lambda f: _per_count(f.late_receipts_12m, 2, 8),
+        N_("Receipts handed in after the settlement date in the last 12 months: {count}."),
+        lambda f: {"count": f.late_receipts_12m},
+    ),
+    Rule(
         "performance_decline",
         _decline,
         N_("The performance rating fell from {previous} to {last}."),
@@ -216,7 +231,7 @@ class Factor:
     name: str
     contribution: Decimal
     message: str
-    params: dict[str, Decimal | int]
+    params: dict[str, Decimal | int | str | None]
 
     def as_json(self) -> dict[str, Any]:
         """The stored form. The sentence is not stored: `describe` finds it by the name,
@@ -224,7 +239,7 @@ class Factor:
         return {
             "name": self.name,
             "contribution": str(self.contribution),
-            "params": {k: str(v) for k, v in self.params.items()},
+            "params": {k: None if v is None else str(v) for k, v in self.params.items()},
         }
 
 
@@ -254,12 +269,28 @@ def score(features: Features, thresholds: Thresholds) -> Scored:
 
 
 def describe(factor: dict[str, Any], locale: str, format_locale: str) -> str:
-    """A stored factor's sentence in the reader's language, numbers in their format."""
+    """A stored factor's sentence in the reader's language, numbers in their format.
+
+    A factor is named by a rule of this model or, for a trained model, by the feature it
+    reads (`domain.analytics.features.SENTENCES`).
+    """
     params = {
-        name: formatted(value, format_locale) for name, value in factor.get("params", {}).items()
+        name: _shown(value, locale, format_locale)
+        for name, value in factor.get("params", {}).items()
     }
-    message = factor.get("message") or MESSAGES[factor["name"]]
+    name = factor["name"]
+    message = factor.get("message") or MESSAGES.get(name) or SENTENCES[name]
     return translate(message, locale, **params)
+
+
+def _shown(value: str | None, locale: str, format_locale: str) -> str:
+    """A stored parameter for a sentence: a number in the reader's format, a word as it is."""
+    if value is None:
+        return translate(N_("unknown"), locale)
+    try:
+        return formatted(value, format_locale)
+    except InvalidOperation:
+        return value  # a category, such as a status
 
 
 @functools.lru_cache(maxsize=8192)
