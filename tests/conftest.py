@@ -131,8 +131,13 @@ async def tenant(engine: AsyncEngine) -> TenantWithAdmin:
 class GraphQLClient:
     """Posts GraphQL documents the way a single-page app does."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, language: str | None = None) -> None:
         self.http = http
+        self.language = language  # the browser's Accept-Language, if it sends one
+
+    def speaking(self, language: str) -> GraphQLClient:
+        """The same client, in a browser that asks for `language`."""
+        return GraphQLClient(self.http, language)
 
     async def post(
         self,
@@ -144,6 +149,8 @@ class GraphQLClient:
         headers: dict[str, str] | None = None,
     ) -> httpx.Response:
         sent = dict(headers or {})
+        if self.language:
+            sent.setdefault("Accept-Language", self.language)
         if token:
             sent["Authorization"] = f"Bearer {token}"
         if tenant:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -50,6 +51,13 @@ RULES = [
     {"minRank": 8, "maxRank": 9, "currency": "CNY", "approvalLimit": "200000"},
 ]
 CHAIN = "approvalChain { id role approverRole status approver { id } }"
+
+
+@pytest.fixture
+def gql(gql: GraphQLClient) -> GraphQLClient:
+    """These tests read the API's messages in English, as from a browser set to English
+    (the company itself reads Chinese)."""
+    return gql.speaking("en")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -346,7 +354,8 @@ async def test_no_new_advance_while_one_is_overdue_unless_the_policy_allows(
 async def test_one_person_approves_a_request_once(engine: AsyncEngine, app: Any) -> None:
     # The finance manager manages the accountant and holds the finance role: having
     # approved as the line manager, they may not approve the finance step too.
-    async with own_client(app) as gql:
+    async with own_client(app) as own:
+        gql = own.speaking("en")
         company = await build_company(engine, gql)
         advance_id = await submitted(gql, company, "accountant", "500", "Stationery")
         chain = await gql.execute(

@@ -11,6 +11,7 @@ import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -26,6 +27,13 @@ from tests.conftest import GraphQLClient
 from tests.people_fixtures import mutate
 
 STEPS = "approvalChain { id role status approver { id } decidedFor { id } decidedBy }"
+
+
+@pytest.fixture
+def gql(gql: GraphQLClient) -> GraphQLClient:
+    """These tests read the API's messages in English, as from a browser set to English
+    (the company itself reads Chinese)."""
+    return gql.speaking("en")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -29,6 +30,13 @@ ADVANCE = """query($id: ID!) { advance(id: $id) {
   entries { kind amount { amount } }
   audit { action after }
 } }"""
+
+
+@pytest.fixture
+def gql(gql: GraphQLClient) -> GraphQLClient:
+    """These tests read the API's messages in English, as from a browser set to English
+    (the company itself reads Chinese)."""
+    return gql.speaking("en")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -12,6 +12,7 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -44,6 +45,13 @@ BOOK = {
     "la2": ("la2", "700", None, "2027-04-15", None),
     "la3": ("la3", "300", None, "2027-09-20", None),
 }
+
+
+@pytest.fixture
+def gql(gql: GraphQLClient) -> GraphQLClient:
+    """These tests read the API's messages in English, as from a browser set to English
+    (the company itself reads Chinese)."""
+    return gql.speaking("en")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

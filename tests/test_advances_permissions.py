@@ -267,6 +267,7 @@ async def test_an_import_cannot_terminate_an_employee_with_an_open_advance(
 async def test_write_offs_and_waivers_record_who_when_why_and_how_much(
     gql: GraphQLClient, company: Company
 ) -> None:
+    gql = gql.speaking("en")  # its refusals are read in English
     written_off = await approved_and_paid(gql, company, "rep2", "1234.56", "Fair in Xi'an")
     waived = await approved_and_paid(gql, company, "rep3", "800", "Dealer dinners")
     resigned = await call(

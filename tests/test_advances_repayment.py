@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +25,13 @@ PLANS = """query($id: ID!, $at: DateTime) { advance(id: $id) {
   }
 } }"""
 BEFORE_ANY_DUE = "2027-01-20T00:00:00Z"
+
+
+@pytest.fixture
+def gql(gql: GraphQLClient) -> GraphQLClient:
+    """These tests read the API's messages in English, as from a browser set to English
+    (the company itself reads Chinese)."""
+    return gql.speaking("en")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
