@@ -44,11 +44,16 @@ class RiskModelKind(enum.Enum):
     TRAINED = "trained"
 
 
-@strawberry.type(description="One reason for a score, with its signed points.")
+@strawberry.type(description="One reason for a score, with its signed weight.")
 class RiskFactor:
-    name: str = strawberry.field(description="Stable name, e.g. advance_outstanding.")
+    name: str = strawberry.field(
+        description="Stable name: a points rule (e.g. advance_outstanding) or, for a trained "
+        "model, the input it reads (e.g. outstanding_to_salary)."
+    )
     contribution: Decimal = strawberry.field(
-        description="Points this factor adds to the score (negative: takes away)."
+        description="Points model: the points this factor adds to the score (negative: takes "
+        "away). Trained model: its weight in the log-odds of an advance going bad, from the "
+        "tenant's average employee (positive raises the risk)."
     )
     description: str = strawberry.field(
         description="What it means, in the viewer's language and number format."
@@ -57,7 +62,9 @@ class RiskFactor:
 
 @strawberry.type(description="An employee's advance risk as last scored.")
 class RiskScore:
-    score: Decimal = strawberry.field(description="0 to 100; higher is riskier.")
+    score: Decimal = strawberry.field(
+        description="0 to 100; higher is riskier. Under a trained model, 100 x probability."
+    )
     band: RiskBand = strawberry.field(description="By the tenant's thresholds at scoring.")
     probability: float | None = strawberry.field(
         description="Calibrated probability of an advance going bad; null under the points "
@@ -66,8 +73,13 @@ class RiskScore:
     factors: list[RiskFactor] = strawberry.field(
         description="The factors with a contribution, largest first."
     )
-    model_kind: RiskModelKind = strawberry.field(description="points or trained.")
-    model_version: str = strawberry.field(description="The version of the model that scored.")
+    model_kind: RiskModelKind = strawberry.field(
+        description="points, or trained (the tenant's own advance-risk model)."
+    )
+    model_version: str = strawberry.field(
+        description="The model that scored: points-2, or advance_risk-v3 for version 3 of "
+        "the tenant's trained model (see riskModels)."
+    )
     as_of: dt.date = strawberry.field(description="The date the features were read as of.")
     scored_at: dt.datetime = strawberry.field(description="When the score was computed.")
 

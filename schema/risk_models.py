@@ -1,5 +1,8 @@
 """GraphQL for trained risk models: riskModels, retrainRiskModels, employee.attritionRisk (#6).
 
+A tenant has attrition models (one per horizon) and an advance-risk model, which scores
+`employee.riskScore` once it exists (`schema.analytics`).
+
 Only admin and hr see models and forecasts. `Employee.attritionRisk` is null for anyone
 else, like every Employee field a viewer may not read; the other fields answer FORBIDDEN.
 Every read of an individual's forecast is written to the audit log.
@@ -42,14 +45,22 @@ class CalibrationDecile:
     decile: int = strawberry.field(description="1 (lowest predictions) to 10.")
     count: int = strawberry.field(description="Predictions in the decile.")
     mean_predicted: float = strawberry.field(description="Their mean predicted probability.")
-    observed_rate: float = strawberry.field(description="The share that actually left.")
+    observed_rate: float = strawberry.field(
+        description="The share that actually had the outcome (left, or an advance gone bad)."
+    )
 
 
 @strawberry.type(description="How well a model did in cross-validation before it was stored.")
 class ModelMetrics:
     rows: int = strawberry.field(description="Training rows (one per person and snapshot).")
     people: int = strawberry.field(description="Distinct people in the rows.")
-    leavers: int = strawberry.field(description="People who left within the horizon.")
+    positives: int = strawberry.field(
+        description="People with the outcome in a row: left within the horizon (attrition), "
+        "had an advance more than 60 days overdue or written off (advance risk)."
+    )
+    leavers: int | None = strawberry.field(
+        description="Attrition: people who left within the horizon; null for advance risk."
+    )
     roc_auc: MetricSpread = strawberry.field(description="Ranking quality (0.5 is chance).")
     pr_auc: MetricSpread = strawberry.field(description="Average precision.")
     brier: MetricSpread = strawberry.field(description="Mean squared probability error.")
@@ -94,7 +105,8 @@ class FairnessReport:
 class TrainedRiskModel(Node):
     kind: TrainedModelKind = strawberry.field(description="What the model predicts.")
     horizon_months: int | None = strawberry.field(
-        description="Attrition: leaving within this many months (3, 6 or 12)."
+        description="Attrition: leaving within this many months (3, 6 or 12); null for "
+        "advance risk (an advance going bad within 6 months)."
     )
     version: int = strawberry.field(description="1, 2, ... within its kind and horizon.")
     active: bool = strawberry.field(description="Whether it is the one serving its line.")
@@ -131,7 +143,9 @@ def _metrics(found: dict[str, Any]) -> ModelMetrics:
     return ModelMetrics(
         rows=found["rows"],
         people=found["people"],
-        leavers=found["leavers"],
+        # Models stored before `positives` was recorded are attrition models.
+        positives=found.get("positives", found.get("leavers", 0)),
+        leavers=found.get("leavers"),
         roc_auc=_spread(found["roc_auc"]),
         pr_auc=_spread(found["pr_auc"]),
         brier=_spread(found["brier"]),
@@ -248,10 +262,13 @@ class RiskModelQueries:
         return [TrainedRiskModel.from_row(row, context) for row in rows]
 
 
-@strawberry.input(description="Which attrition models to retrain.")
+@strawberry.input(description="Which models to retrain.")
 class RetrainRiskModelsInput:
+    kinds: list[TrainedModelKind] | None = strawberry.field(
+        default=None, description="Attrition, advance risk, or both (when left out)."
+    )
     horizon_months: list[int] | None = strawberry.field(
-        default=None, description="Any of 3, 6 and 12; all three when left out."
+        default=None, description="Attrition horizons: any of 3, 6 and 12; all three when left out."
     )
 
 
@@ -267,8 +284,9 @@ class RetrainRiskModelsPayload:
 @strawberry.type
 class RiskModelMutations:
     @strawberry.mutation(
-        description="Queue the training of the tenant's attrition models on its own history "
-        "(admin and hr). A horizon with too little history is skipped."
+        description="Queue the training of the tenant's models on its own history (admin "
+        "and hr). A model with too little history is skipped; the advance-risk model, once "
+        "stored, scores instead of the points model."
     )
     async def retrain_risk_models(
         self,
@@ -279,9 +297,10 @@ class RiskModelMutations:
     ) -> RetrainRiskModelsPayload:
         context = info.context
         horizons = list(input.horizon_months or []) if input else []
+        kinds = [kind.value for kind in input.kinds or []] if input else []
 
         async def run() -> uuid.UUID:
-            return await attrition.request_retraining(context.require_viewer(), horizons)
+            return await attrition.request_retraining(context.require_viewer(), horizons, kinds)
 
         job_id, errors = await attempt(context, run)
         return RetrainRiskModelsPayload(

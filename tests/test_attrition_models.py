@@ -253,6 +253,7 @@ async def test_hr_retrains_through_graphql_and_reads_models_and_forecasts(
             "payload": {
                 "job_id": job_id,
                 "horizons": [3],
+                "kinds": ["advance_risk", "attrition"],
                 "requested_by": str(company.admin_id),
                 "idempotency_key": f"risk.retrain_models:{job_id}",
             },

@@ -27,6 +27,7 @@ import datetime as dt
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -51,8 +52,8 @@ from domain.analytics.attrition_model import (
     largest_calibration_gap,
 )
 from domain.analytics.fairness import age_band, fairness_report
-from domain.analytics.features import Features, features_as_of
-from domain.analytics.models import RiskModel
+from domain.analytics.features import SENTENCES, Features, features_as_of
+from domain.analytics.models import RISK_MODEL_KINDS, RiskModel
 from domain.errors import DomainError
 from domain.identity.actions import Viewer
 from domain.people.models import Employee, EmploymentEvent
@@ -98,33 +99,14 @@ SKEWED = (
     "outstanding_to_salary",
     "max_overdue_days",
     "average_settlement_days",
+    "claim_lines_12m",
+    "missing_receipts_12m",
+    "late_receipts_12m",
 )
 CATEGORICAL = ("org_unit_id", "status")
 FEATURES = NUMERIC + SKEWED + CATEGORICAL
 # What each input says about one employee, for the factors of a forecast.
-FEATURE_SENTENCES = {
-    "job_level_rank": N_("Job level rank is {value}."),
-    "pay_band_position": N_("Salary sits at {value} of the pay band (0 minimum, 1 maximum)."),
-    "salary_changes_24m": N_("{value} salary changes in 24 months."),
-    "last_rating": N_("Last performance rating is {value}."),
-    "rating_trend": N_("Performance rating moved by {value} since the review before."),
-    "rewards_12m": N_("{value} rewards in 12 months."),
-    "penalties_12m": N_("{value} penalties in 12 months."),
-    "transfers_24m": N_("{value} transfers in 24 months."),
-    "manager_changes_12m": N_("{value} manager changes in 12 months."),
-    "advances_12m": N_("{value} advances in 12 months."),
-    "rejections_12m": N_("{value} rejected advance requests in 12 months."),
-    "write_offs_12m": N_("{value} advance write-offs in 12 months."),
-    "tenure_years": N_("{value} years at the company."),
-    "years_since_promotion": N_("{value} years since the last promotion (or the hire)."),
-    "leave_days_12m": N_("{value} days on leave in 12 months."),
-    "advances_total": N_("{value} advances in all."),
-    "outstanding_to_salary": N_("Advance outstanding is {value}x monthly salary."),
-    "max_overdue_days": N_("An advance is {value} days overdue."),
-    "average_settlement_days": N_("Advances are settled {value} days after payment on average."),
-    "org_unit_id": N_("The org unit they work in."),
-    "status": N_("Their status ({value})."),
-}
+FEATURE_SENTENCES = SENTENCES
 
 
 def months_before(day: dt.date, months: int) -> dt.date:
@@ -146,15 +128,85 @@ class TrainingSet:
     outcomes: npt.NDArray[np.int_]
     employees: list[uuid.UUID]
     ages: list[int | None]
+    # The share of the tenant's people kept (1.0 unless the rows would exceed
+    # MAX_TRAINING_ROWS).
+    sampled_share: float = 1.0
 
     @property
-    def leavers(self) -> int:
+    def positives(self) -> int:
         """Distinct people with at least one positive row."""
         return len({e for e, y in zip(self.employees, self.outcomes, strict=True) if y})
 
     @property
+    def leavers(self) -> int:
+        """For attrition, the people with a positive row are the leavers."""
+        return self.positives
+
+    @property
     def people(self) -> int:
         return len(set(self.employees))
+
+
+# One snapshot row is a few hundred bytes of Python objects; a tenant of 100,000 people
+# would give 1.2 million rows. Beyond this many, a fixed share of the people is kept
+# (chosen by their id, so the same people each time), which leaves the rates, and so the
+# calibration, as they are.
+MAX_TRAINING_ROWS = 240_000
+# Labels one person's snapshot: (employee, snapshot day S, window end) -> 0 or 1.
+Labeller = Callable[[uuid.UUID, dt.date, dt.date], int]
+
+
+async def snapshot_set(
+    session: AsyncSession,
+    *,
+    trained_to: dt.date,
+    horizon_months: int,
+    label: Labeller,
+    include_offboarding: bool,
+    snapshots: int = SNAPSHOTS,
+    max_rows: int = MAX_TRAINING_ROWS,
+) -> TrainingSet:
+    """Features as of each monthly snapshot S = T - H, T - H - 1, ... and their labels
+    over (S, S + H months]: the rows every tenant model is trained on."""
+    births = dict((await session.execute(select(Employee.id, Employee.birth_date))).all())
+    days = [months_before(trained_to, horizon_months + k) for k in range(snapshots)]
+
+    rows: list[list[object]] = []
+    outcomes: list[int] = []
+    employees: list[uuid.UUID] = []
+    ages: list[int | None] = []
+    keep: int | None = None
+    for back, day in enumerate(days):
+        window_end = months_before(trained_to, back)
+        found = await features_as_of(session, day)
+        if keep is None:
+            keep = _kept_per_10000(len(found) * snapshots, max_rows)
+        for employee_id, features in sorted(found.items()):
+            if features.status == "offboarding" and not include_offboarding:
+                continue  # already leaving: nothing left to forecast
+            if employee_id.int % 10_000 >= keep:
+                continue
+            rows.append(feature_row(features))
+            outcomes.append(label(employee_id, day, window_end))
+            employees.append(employee_id)
+            ages.append(age_on(births.get(employee_id), day))
+    return TrainingSet(
+        trained_to=trained_to,
+        horizon_months=horizon_months,
+        snapshots=days,
+        features=np.array(rows, dtype=object).reshape(len(rows), len(FEATURES)),
+        outcomes=np.array(outcomes, dtype=np.int_),
+        employees=employees,
+        ages=ages,
+        sampled_share=(keep or 10_000) / 10_000,
+    )
+
+
+def _kept_per_10000(rows: int, max_rows: int) -> int:
+    """How many of every 10,000 people to keep so that about `max_rows` rows remain."""
+    if rows <= max_rows:
+        return 10_000
+    return max(1, max_rows * 10_000 // rows)
 
 
 async def training_set(
@@ -166,43 +218,34 @@ async def training_set(
 ) -> TrainingSet:
     """Read the snapshot rows (see the module's docstring) through the tenant's session."""
     terminations = await _terminations(session, trained_to)
-    births = dict((await session.execute(select(Employee.id, Employee.birth_date))).all())
-    days = [months_before(trained_to, horizon_months + k) for k in range(snapshots)]
 
-    rows: list[list[object]] = []
-    outcomes: list[int] = []
-    employees: list[uuid.UUID] = []
-    ages: list[int | None] = []
-    for back, day in enumerate(days):
-        window_end = months_before(trained_to, back)
-        found = await features_as_of(session, day)
-        for employee_id, features in sorted(found.items()):
-            if features.status == "offboarding":
-                continue  # already leaving: nothing left to forecast
-            rows.append(feature_row(features))
-            left = terminations.get(employee_id, [])
-            outcomes.append(int(any(day < t <= window_end for t in left)))
-            employees.append(employee_id)
-            ages.append(_age(births.get(employee_id), day))
-    return TrainingSet(
+    def left(employee_id: uuid.UUID, day: dt.date, window_end: dt.date) -> int:
+        return int(any(day < t <= window_end for t in terminations.get(employee_id, [])))
+
+    return await snapshot_set(
+        session,
         trained_to=trained_to,
         horizon_months=horizon_months,
-        snapshots=days,
-        features=np.array(rows, dtype=object).reshape(len(rows), len(FEATURES)),
-        outcomes=np.array(outcomes, dtype=np.int_),
-        employees=employees,
-        ages=ages,
+        label=left,
+        include_offboarding=False,
+        snapshots=snapshots,
     )
 
 
-def feature_row(features: Features) -> list[object]:
-    """One matrix row: numbers as floats (NaN when unknown), categories as text."""
+def feature_row(features: Features, names: Sequence[str] = FEATURES) -> list[object]:
+    """One matrix row in the order of `names` (a stored model's own list, or FEATURES):
+    numbers as floats (NaN when unknown), categories as text."""
     values = features.as_dict()
-    numbers = [_float(values[name]) for name in NUMERIC]
-    # log1p needs values above -1; counts and durations are never negative anyway.
-    skewed = [max(0.0, _float(values[name])) for name in SKEWED]
-    categories = [str(values[name]) if values[name] is not None else "-" for name in CATEGORICAL]
-    return [*numbers, *skewed, *categories]
+    return [_cell(name, values[name]) for name in names]
+
+
+def _cell(name: str, value: object) -> object:
+    if name in CATEGORICAL:
+        return str(value) if value is not None else "-"
+    if name in SKEWED:
+        # log1p needs values above -1; counts and durations are never negative anyway.
+        return max(0.0, _float(value))
+    return _float(value)
 
 
 def _float(value: object) -> float:
@@ -212,7 +255,8 @@ def _float(value: object) -> float:
     return float(value)
 
 
-def _age(birth: dt.date | None, day: dt.date) -> int | None:
+def age_on(birth: dt.date | None, day: dt.date) -> int | None:
+    """Age in whole years on `day` (None without a birth date)."""
     if birth is None:
         return None
     return day.year - birth.year - ((day.month, day.day) < (birth.month, birth.day))
@@ -254,6 +298,30 @@ def train(data: TrainingSet, *, calibration: Calibration = "isotonic") -> Traine
             horizon=data.horizon_months,
             minimum=MIN_LEAVERS,
         )
+    return fit_tenant_model(
+        data,
+        kind=KIND,
+        horizon_months=data.horizon_months,
+        threshold=THRESHOLD,
+        calibration=calibration,
+        outcome={"leavers": leavers},
+    )
+
+
+def fit_tenant_model(
+    data: TrainingSet,
+    *,
+    kind: str,
+    horizon_months: int | None,
+    threshold: float,
+    calibration: Calibration = "isotonic",
+    outcome: dict[str, Any] | None = None,
+) -> TrainedModel:
+    """Cross-validate the pipeline on a tenant's snapshot rows in folds that keep each
+    person's rows together, report on fairness at `threshold`, then fit it on all rows.
+
+    `outcome` adds kind-specific figures to the stored metrics.
+    """
     template = attrition_pipeline(
         numeric=[FEATURES.index(c) for c in NUMERIC],
         skewed=[FEATURES.index(c) for c in SKEWED],
@@ -272,7 +340,7 @@ def train(data: TrainingSet, *, calibration: Calibration = "isotonic") -> Traine
             "gender": [None] * len(measured.rows),
             "age band": [age_band(data.ages[i]) for i in measured.rows],
         },
-        threshold=THRESHOLD,
+        threshold=threshold,
     )
     table = measured.calibration
     metrics = {
@@ -281,8 +349,10 @@ def train(data: TrainingSet, *, calibration: Calibration = "isotonic") -> Traine
         "cross_validation": {"kind": "stratified group k-fold (by person)", "folds": FOLDS},
         "rows": int(data.outcomes.size),
         "positive_rows": int(data.outcomes.sum()),
-        "people": people,
-        "leavers": leavers,
+        "people": data.people,
+        "positives": data.positives,
+        **(outcome or {}),
+        "sampled_share": data.sampled_share,
         "snapshots": [day.isoformat() for day in data.snapshots],
         "scored_folds": measured.scored_folds,
         "roc_auc": dataclasses.asdict(measured.roc_auc),
@@ -296,8 +366,8 @@ def train(data: TrainingSet, *, calibration: Calibration = "isotonic") -> Traine
     }
     estimator = fit_explainable(template, data.features, data.outcomes)
     record = model_store.ModelRecord(
-        kind=KIND,
-        horizon_months=data.horizon_months,
+        kind=kind,
+        horizon_months=horizon_months,
         trained_from=data.snapshots[-1],
         trained_to=data.trained_to,
         features=list(FEATURES),
@@ -360,7 +430,8 @@ async def store_trained(
         },
     )
     log.info(
-        "Stored attrition model v%s (%s months), trained on %s rows: ROC AUC %.3f.",
+        "Stored %s model v%s (horizon %s months), trained on %s rows: ROC AUC %.3f.",
+        model.kind,
         model.version,
         model.horizon_months,
         metrics["rows"],
@@ -385,16 +456,21 @@ async def retrain_attrition_model(
         )
 
 
-async def request_retraining(actor: Viewer, horizons: list[int]) -> uuid.UUID:
-    """Queue the training of the current tenant's attrition models; returns the job's id.
+async def request_retraining(
+    actor: Viewer, horizons: list[int], kinds: list[str] | None = None
+) -> uuid.UUID:
+    """Queue the training of the current tenant's models; returns the job's id.
 
-    The worker (`risk.retrain_models`) trains each horizon and stores it; a horizon with
-    too little history is logged and skipped. The job id is in each model's audit entry.
+    `kinds` are 'attrition' (one model per horizon in `horizons`, all three when empty)
+    and 'advance_risk'; both when None or empty. The worker (`risk.retrain_models`) trains
+    and stores each; one with too little history is logged and skipped. The job id is in
+    each model's audit entry.
     """
     require_any_role(actor, *TRAINERS)
-    wanted = check_horizons(horizons or list(HORIZONS))
+    wanted_kinds = check_kinds(kinds or list(RISK_MODEL_KINDS))
+    wanted = check_horizons(horizons or list(HORIZONS)) if KIND in wanted_kinds else []
     job_id = uuid.uuid4()
-    key = f"risk.retrain_models:{job_id}"
+    key = f"{RETRAIN_ACTOR}:{job_id}"
     async with tenant_session() as session:
         await outbox.enqueue(
             session,
@@ -402,6 +478,7 @@ async def request_retraining(actor: Viewer, horizons: list[int]) -> uuid.UUID:
             {
                 "job_id": str(job_id),
                 "horizons": wanted,
+                "kinds": wanted_kinds,
                 "requested_by": str(actor.id),
                 "idempotency_key": key,
             },
@@ -413,9 +490,17 @@ async def request_retraining(actor: Viewer, horizons: list[int]) -> uuid.UUID:
             action="risk_model.retrain_requested",
             entity_type="risk_model_job",
             entity_id=job_id,
-            after={"horizons": wanted},
+            after={"horizons": wanted, "kinds": wanted_kinds},
         )
     return job_id
+
+
+def check_kinds(kinds: list[str]) -> list[str]:
+    """The distinct model kinds asked for, in a fixed order."""
+    unknown = set(kinds) - set(RISK_MODEL_KINDS)
+    if unknown:  # GraphQL's enum lets none through: a caller's mistake
+        raise ValueError(f"Unknown model kinds: {sorted(unknown)}")
+    return [kind for kind in RISK_MODEL_KINDS if kind in kinds]
 
 
 async def predict_attrition(
@@ -438,7 +523,7 @@ async def predict_attrition(
     ids = sorted(i for i, f in found.items() if f.status != "offboarding")
     if not ids:
         return model, {}
-    matrix = np.array([feature_row(found[i]) for i in ids], dtype=object)
+    matrix = np.array([feature_row(found[i], model.features) for i in ids], dtype=object)
     probabilities = estimator.predict_proba(matrix)[:, 1]
     return model, {i: float(p) for i, p in zip(ids, probabilities, strict=True)}
 
@@ -485,9 +570,9 @@ async def read_attrition_risk(
         if found is None or found.status == "offboarding":
             return None
         estimator = model_store.load(model)
-        row = np.array(feature_row(found), dtype=object)
+        row = np.array(feature_row(found, model.features), dtype=object)
         probability = float(estimator.predict_proba(row.reshape(1, -1))[0, 1])
-        factors = contributions(estimator, row, FEATURES)
+        factors = contributions(estimator, row, model.features)
         audit.record(
             session,
             actor_id=viewer.id,

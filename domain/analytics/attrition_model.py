@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -264,20 +263,45 @@ def contributions(
     (a number and its missing-indicator, a category's one-hot columns). A calibrated model
     averages its inner pipelines; the isotonic step is monotone, so the signs hold.
     """
+    [totals] = contribution_matrix(model, row.reshape(1, -1), names)
+    order = np.argsort(-np.abs(totals), kind="stable")[:top]
+    return [Contribution(feature=names[i], contribution=float(totals[i])) for i in order]
+
+
+# Rows transformed at a time by `contribution_matrix`: bounds the dense intermediate.
+CONTRIBUTION_CHUNK = 20_000
+
+
+def contribution_matrix(
+    model: ExplainableModel, features: npt.NDArray[Any], names: Sequence[str]
+) -> npt.NDArray[np.float64]:
+    """Every input's contribution to every row's log-odds (rows x inputs), as in
+    `contributions`, computed for a whole matrix at once: per inner pipeline one
+    transformation and one product with a (columns x inputs) matrix of coefficients."""
     pipelines = _pipelines(model.estimator)
-    totals: dict[str, float] = defaultdict(float)
-    for pipeline, baseline in zip(pipelines, model.baselines, strict=True):
-        preprocess = pipeline.named_steps["preprocess"]
-        coefficients = pipeline.named_steps["classify"].coef_[0]
-        shifted = _dense(preprocess.transform(row.reshape(1, -1)))[0] - baseline
-        for column, weight, value in zip(
-            preprocess.get_feature_names_out(), coefficients, shifted, strict=True
-        ):
-            found = _SOURCE_COLUMN.search(column)
-            assert found is not None, column
-            totals[names[int(found.group(1))]] += weight * value / len(pipelines)
-    ranked = sorted(totals.items(), key=lambda item: abs(item[1]), reverse=True)
-    return [Contribution(feature=name, contribution=float(value)) for name, value in ranked[:top]]
+    weights = [_input_weights(pipeline, len(names)) for pipeline in pipelines]
+    offsets = [baseline @ weight for baseline, weight in zip(model.baselines, weights, strict=True)]
+    totals = np.zeros((len(features), len(names)))
+    for start in range(0, len(features), CONTRIBUTION_CHUNK):
+        chunk = features[start : start + CONTRIBUTION_CHUNK]
+        for pipeline, weight, offset in zip(pipelines, weights, offsets, strict=True):
+            transformed = pipeline.named_steps["preprocess"].transform(chunk)
+            totals[start : start + len(chunk)] += np.asarray(transformed @ weight) - offset
+    totals /= len(pipelines)
+    return totals
+
+
+def _input_weights(pipeline: Any, inputs: int) -> npt.NDArray[np.float64]:
+    """(transformed columns x inputs): each column's coefficient, in its input's column."""
+    preprocess = pipeline.named_steps["preprocess"]
+    coefficients = pipeline.named_steps["classify"].coef_[0]
+    columns = preprocess.get_feature_names_out()
+    weights = np.zeros((len(columns), inputs))
+    for index, (column, coefficient) in enumerate(zip(columns, coefficients, strict=True)):
+        found = _SOURCE_COLUMN.search(column)
+        assert found is not None, column
+        weights[index, int(found.group(1))] = coefficient
+    return weights
 
 
 def _pipelines(estimator: Any) -> list[Any]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
@@ -231,7 +231,7 @@ class Factor:
     name: str
     contribution: Decimal
     message: str
-    params: dict[str, Decimal | int | str | None]
+    params: Mapping[str, Decimal | int | str | None]
 
     def as_json(self) -> dict[str, Any]:
         """The stored form. The sentence is not stored: `describe` finds it by the name,

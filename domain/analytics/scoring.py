@@ -5,6 +5,11 @@ with the same queries: features for everyone at once (`domain.analytics.features
 the model in memory, the scores written in one statement (COPY for a large batch),
 then the threshold crossings. Every score row names the model that made it.
 
+The model is the tenant's active trained advance-risk model when it has one
+(`domain.analytics.advance_model`, loaded from its own schema after its hash is checked),
+else the points model (`domain.analytics.points`). A stored model whose bytes fail the
+check is not used: the run scores with points and logs the refusal.
+
 TODO(#6): scores are kept (100,000 rows a night for 100,000 employees); nothing prunes
 old ones yet. Only each employee's latest is read.
 """
@@ -26,9 +31,9 @@ from sqlalchemy.dialects.postgresql import ARRAY, UUID, distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock
-from domain.analytics import alerts, points
+from domain.analytics import advance_model, alerts, model_store, points
 from domain.analytics.features import features_as_of
-from domain.analytics.models import RiskScore
+from domain.analytics.models import RiskModel, RiskScore
 from domain.identity.actions import Viewer
 from domain.permissions import require_any_role
 from tenants.binding import tenant_session
@@ -50,6 +55,41 @@ SCORE_COLUMNS = (
     "model_id",
     "scored_at",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Scorer:
+    """The model a run scores with: the points model, or a stored one and its estimator."""
+
+    kind: str
+    version: str
+    model: RiskModel | None = None
+    estimator: Any = None
+
+    @property
+    def model_id(self) -> uuid.UUID | None:
+        return self.model.id if self.model is not None else None
+
+    def score(self, features: list[Any], thresholds: points.Thresholds) -> list[points.Scored]:
+        if self.model is None:
+            return [points.score(f, thresholds) for f in features]
+        return advance_model.score_all(self.model, self.estimator, features, thresholds)
+
+
+POINTS = Scorer(points.MODEL_KIND, points.MODEL_VERSION)
+
+
+async def current_scorer(session: AsyncSession) -> Scorer:
+    """The tenant's active advance-risk model, hash-checked, or the points model."""
+    model = await model_store.active_model(session, advance_model.KIND, None)
+    if model is None:
+        return POINTS
+    try:
+        estimator = model_store.load(model)
+    except model_store.ModelIntegrityError:
+        # Logged by the store; the points model keeps the scores coming meanwhile.
+        return POINTS
+    return Scorer("trained", advance_model.version_name(model), model, estimator)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -109,19 +149,16 @@ async def _score_in(
 ) -> ScoringReport:
     at = clock.now()
     thresholds = await alerts.risk_thresholds(session)
+    scorer = await current_scorer(session)
     features = await features_as_of(session, as_of, employee_ids)
-    # TODO(#6): once the model engineer's trained advance-risk model exists
-    # (`risk_models`, kind 'advance_risk', active), load it here (checking its hash) and
-    # score with it, storing model_kind 'trained', its version, id and probability; the
-    # points model stays the fallback for tenants without one.
-    scored = [points.score(f, thresholds) for f in features.values()]
+    scored = scorer.score(list(features.values()), thresholds)
     del features  # a large run holds one of them at a time, not both
     gone = await alerts.close_gone(session, employee_ids, {s.employee_id for s in scored}, at)
     if not scored:
-        return ScoringReport(as_of, 0, 0, gone, points.MODEL_KIND, points.MODEL_VERSION, 0.0)
+        return ScoringReport(as_of, 0, 0, gone, scorer.kind, scorer.version, 0.0)
 
     previous = await _previous_bands(session, [s.employee_id for s in scored])
-    await _write_scores(session, scored, as_of, at)
+    await _write_scores(session, scored, scorer, as_of, at)
 
     rising = alerts.crossings(scored, previous)
     score_ids = await _score_ids(session, [s.employee_id for s in rising], at)
@@ -131,18 +168,12 @@ async def _score_in(
     ]
     closed = gone + await alerts.close_fallen(session, scored, at)
     raised = await alerts.raise_alerts(session, crossings, as_of, at)
-    return ScoringReport(
-        as_of,
-        len(scored),
-        len(raised),
-        closed,
-        points.MODEL_KIND,
-        points.MODEL_VERSION,
-        0.0,
-    )
+    return ScoringReport(as_of, len(scored), len(raised), closed, scorer.kind, scorer.version, 0.0)
 
 
-def _record(scored: points.Scored, as_of: dt.date, at: dt.datetime) -> tuple[Any, ...]:
+def _record(
+    scored: points.Scored, scorer: Scorer, as_of: dt.date, at: dt.datetime
+) -> tuple[Any, ...]:
     """A `risk_scores` row in the order of SCORE_COLUMNS; factors as JSON text."""
     return (
         scored.employee_id,
@@ -151,15 +182,19 @@ def _record(scored: points.Scored, as_of: dt.date, at: dt.datetime) -> tuple[Any
         scored.band,
         scored.probability,
         json.dumps([f.as_json() for f in scored.factors]),
-        points.MODEL_KIND,
-        points.MODEL_VERSION,
-        None,
+        scorer.kind,
+        scorer.version,
+        scorer.model_id,
         at,
     )
 
 
 async def _write_scores(
-    session: AsyncSession, scored: list[points.Scored], as_of: dt.date, at: dt.datetime
+    session: AsyncSession,
+    scored: list[points.Scored],
+    scorer: Scorer,
+    as_of: dt.date,
+    at: dt.datetime,
 ) -> None:
     if len(scored) < COPY_FROM:
         rows = [
@@ -170,8 +205,9 @@ async def _write_scores(
                 "band": s.band,
                 "probability": s.probability,
                 "factors": [f.as_json() for f in s.factors],
-                "model_kind": points.MODEL_KIND,
-                "model_version": points.MODEL_VERSION,
+                "model_kind": scorer.kind,
+                "model_version": scorer.version,
+                "model_id": scorer.model_id,
                 "scored_at": at,
             }
             for s in scored
@@ -184,7 +220,7 @@ async def _write_scores(
     raw = await connection.get_raw_connection()
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
         "risk_scores",
-        records=[_record(s, as_of, at) for s in scored],
+        records=[_record(s, scorer, as_of, at) for s in scored],
         columns=SCORE_COLUMNS,
         schema_name=current_tenant().schema,
     )
