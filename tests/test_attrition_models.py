@@ -103,8 +103,11 @@ async def test_a_tenant_trains_stores_and_serves_its_own_attrition_model(
     assert sum(g["count"] for g in age["groups"]) == metrics["rows"]
     assert fairness["threshold"] == 0.5
 
-    # The stored bytes are what their hash says, and the model serves the tenant's people
-    assert hashlib.sha256(model.artifact).hexdigest() == model.artifact_sha256
+    # The stored bytes are signed with the tenant's key (not a bare hash anyone could
+    # recompute), and the model serves the tenant's people
+    assert model.artifact_sha256 == model_store.signature(model.artifact, ibm.tenant.id)
+    assert model.artifact_sha256 != hashlib.sha256(model.artifact).hexdigest()
+    assert model.artifact_sha256 != model_store.signature(model.artifact, other.tenant.id)
     with use_tenant(ibm.tenant):
         async with tenant_session() as session:
             served = await predict_attrition(session, 3, dt.date(2026, 6, 29))

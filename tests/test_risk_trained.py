@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import clock
 from domain.advances.models import Advance, ExpenseClaim, ExpenseClaimLine, LedgerEntry
-from domain.analytics import advance_model
+from domain.analytics import advance_model, model_store
 from domain.analytics.attrition import FEATURES
 from domain.analytics.features import features_as_of
 from domain.analytics.scoring import score_employees
@@ -477,6 +477,33 @@ def global_employee_id(eastwind: Eastwind, key: str) -> str:
     from schema.node import to_global_id
 
     return to_global_id("Employee", eastwind.tenant.tenant.id, eastwind.people[key])
+
+
+async def test_a_model_copied_into_another_tenant_is_not_loaded_there(
+    eastwind: Eastwind, engine: AsyncEngine
+) -> None:
+    # Given the active model's row copied straight into another tenant's schema
+    other = await make_tenant(engine)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(
+                f'INSERT INTO "t_{other.tenant.slug}".risk_models '
+                f'SELECT * FROM "t_{eastwind.tenant.tenant.slug}".risk_models WHERE active'
+            )
+        )
+
+    # When the other tenant loads it, or scores
+    with use_tenant(other.tenant):
+        async with tenant_session() as session:
+            copied = await model_store.active_model(session, advance_model.KIND, None)
+        assert copied is not None
+        with pytest.raises(model_store.ModelIntegrityError):
+            model_store.load(copied)
+        report = await score_employees(TODAY)
+
+    # Then its signature, made with the first tenant's key, does not match: the points
+    # model scores there
+    assert (report.model_kind, report.model_version) == ("points", "points-2")
 
 
 async def test_a_damaged_model_is_not_loaded_and_points_score_meanwhile(

@@ -2,32 +2,38 @@
 
 A model line is a kind ('attrition', 'advance_risk') and a horizon in months (None for
 advance risk). Each training adds the line's next version and makes it the only active
-one. The fitted estimator is stored as pickle bytes with their SHA-256; loading recomputes
-the hash and refuses bytes that do not match before unpickling anything.
+one. The fitted estimator is stored as pickle bytes with their hash: an HMAC-SHA256 keyed
+by a key derived (HKDF) from the process secret and the tenant's id, kept in the
+`artifact_sha256` column. Loading recomputes it and refuses bytes that do not match before
+unpickling anything, so neither a damaged artifact, nor one written by someone who can
+write the database but does not hold the secret, nor a row copied from another tenant's
+schema is ever unpickled (unpickling can run code).
 
 Models live in the tenant's schema and are read through the tenant's session, so one
 tenant's model can never be loaded for another.
-
-TODO(#6): the hash catches corruption and a changed artifact, not someone who can write
-both columns; an HMAC keyed by the tenant's derived key (as in domain/crypto.py) would.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
+import hmac
 import logging
 import pickle
 import uuid
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.analytics.models import RiskModel
 from domain.errors import DomainError
 from i18n import N_
+from renshi.settings import get_settings
 from tenants.context import current_tenant
 
 log = logging.getLogger(__name__)
@@ -57,18 +63,37 @@ class ModelRecord:
     fairness: dict[str, Any]
 
 
+@functools.lru_cache(maxsize=1024)
+def _signing_key(secret: str, tenant_id: uuid.UUID) -> bytes:
+    return HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=tenant_id.bytes,
+        info=b"renshi risk model signature v1",
+    ).derive(secret.encode())
+
+
+def signature(artifact: bytes, tenant_id: uuid.UUID | None = None) -> str:
+    """The artifact's HMAC-SHA256 under the tenant's key (default: the current tenant's),
+    in hex."""
+    key = _signing_key(
+        get_settings().secret_key.get_secret_value(), tenant_id or current_tenant().id
+    )
+    return hmac.new(key, artifact, hashlib.sha256).hexdigest()
+
+
 def dump(estimator: Any) -> tuple[bytes, str]:
-    """The estimator as pickle bytes and their SHA-256 in hex."""
+    """The estimator as pickle bytes and their signature under the current tenant's key."""
     artifact = pickle.dumps(estimator, protocol=pickle.HIGHEST_PROTOCOL)
-    return artifact, hashlib.sha256(artifact).hexdigest()
+    return artifact, signature(artifact)
 
 
 def load(model: RiskModel) -> Any:
-    """The fitted estimator of a stored model, once its bytes match their hash."""
-    found = hashlib.sha256(model.artifact).hexdigest()
-    if found != model.artifact_sha256:
+    """The fitted estimator of a stored model, once its bytes match their signature."""
+    found = signature(model.artifact)
+    if not hmac.compare_digest(found, model.artifact_sha256):
         log.error(
-            "Refused to load risk model %s (%s v%s): its bytes hash to %s, not %s.",
+            "Refused to load risk model %s (%s v%s): its bytes sign to %s, not %s.",
             model.id,
             model.kind,
             model.version,
