@@ -40,6 +40,7 @@ class Owner:
     nickname: str | None
     pet: Pet | None
     best_pet: Pet
+    rival: Pet | None = None
 
     @strawberry.field
     def greeting(self) -> str:
@@ -68,6 +69,8 @@ def owners() -> list[Owner | None]:
         Owner(name=5, nickname=None, pet=None, best_pet=pet("Ok")),  # type: ignore[arg-type]
         Owner(name="Gu", nickname=None, pet=ValueError("no pet"), best_pet=pet("Ok")),  # type: ignore[arg-type]
         no_nickname,
+        Owner(name="Hu", nickname=None, pet=later(), best_pet=pet("Ok"), rival=later()),  # type: ignore[arg-type]
+        Owner(name="Io", nickname=None, pet=later(), best_pet=None),  # type: ignore[arg-type]
     ]
 
 
@@ -82,8 +85,8 @@ class Query:
         return owners()
 
 
-QUERY = """{ owners { name nickname greeting
-  pet { name colour age ... on Named { name } } bestPet { name age } } }"""
+QUERY = """{ owners { __typename name nickname greeting alias: name
+  pet { name colour age ... on Named { name } } bestPet { name age } rival { name } } }"""
 
 
 async def run(context_class: type[StrawberryGraphQLCoreExecutionContext]) -> Any:
@@ -105,11 +108,14 @@ async def test_nulls_wrong_types_and_missing_attributes_are_located_errors() -> 
     data, errors = await run(PlainFieldExecution)
 
     assert data["owners"][0] == {
+        "__typename": "Owner",
         "name": "Ann",
         "nickname": "A",
         "greeting": "Hello Ann",
+        "alias": "Ann",
         "pet": {"name": "Rex", "colour": "RED", "age": 3},
         "bestPet": {"name": "Rex", "age": 3},
+        "rival": None,
     }
     assert data["owners"][1]["pet"] is None
     assert data["owners"][1]["bestPet"] == {"name": "Tom", "age": None}
@@ -121,10 +127,14 @@ async def test_nulls_wrong_types_and_missing_attributes_are_located_errors() -> 
     assert data["owners"][7]["name"] == "5"
     assert data["owners"][8]["pet"] is None
     assert data["owners"][9]["nickname"] is None
+    assert data["owners"][10]["pet"] == {"name": "Later", "colour": "BLUE", "age": None}
+    assert data["owners"][10]["rival"] == {"name": "Later"}
+    assert data["owners"][11] is None  # the awaited pet is settled, not reported
     assert errors == [
         ("'Owner' object has no attribute 'name'", ("owners", 4, "name")),
         ("'Owner' object has no attribute 'nickname'", ("owners", 9, "nickname")),
         ("Cannot return null for non-nullable field Owner.bestPet.", ("owners", 2, "bestPet")),
+        ("Cannot return null for non-nullable field Owner.bestPet.", ("owners", 11, "bestPet")),
         ("Expected value of type 'Pet' but got: <Owner instance>.", ("owners", 3, "pet")),
         ("Int cannot represent non-integer value: 'old'", ("owners", 5, "pet", "age")),
         ("no pet", ("owners", 8, "pet")),
