@@ -456,6 +456,22 @@ async def risk_notifications(gql: GraphQLClient, company: Company, who: str) -> 
     return [n for n in body["data"]["notifications"]["nodes"] if n["kind"] == "risk.alert"]
 
 
+async def alert_emails(company: Company, email: str) -> int:
+    """E-mails queued for the user's risk alerts about Risky."""
+    async with raw_session(company) as session:
+        count: int = await session.scalar(
+            text(
+                "SELECT count(*) FROM outbox o"
+                " JOIN notifications n ON o.payload->>'notification_id' = n.id::text"
+                " JOIN users u ON u.id = n.recipient_id"
+                " WHERE o.actor_name = 'notifications.send_email' AND n.kind = 'risk.alert'"
+                " AND u.email = :email AND n.data->>'employee_id' = :employee"
+            ),
+            {"email": email, "employee": str(pk(company.ids["risky"]))},
+        )
+        return count
+
+
 async def test_alerts_fire_once_per_crossing_and_again_after_a_drop(
     company: Company, gql: GraphQLClient
 ) -> None:
@@ -491,6 +507,9 @@ async def test_alerts_fire_once_per_crossing_and_again_after_a_drop(
     assert len(await risk_notifications(gql, company, "mgr1")) == 2
     assert len(await risk_notifications(gql, company, "hr")) == 2
     assert await risk_notifications(gql, company, "mgr2") == []
+    # Each of them is also an e-mail, queued through the outbox.
+    assert await alert_emails(company, "mgr1@sunrise.test") == 2
+    assert await alert_emails(company, "hr@sunrise.test") == 2
 
     # Rising from medium to high is a crossing of the high threshold.
     await set_thresholds(gql, company, "40", "55")
