@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Select, Uuid, and_, bindparam, column, func, or_, select, text
+from sqlalchemy import ARRAY, Date, Select, Uuid, and_, bindparam, column, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.organisation.models import Branch, JobLevel, OrgUnit, OrgUnitVersion, Position
@@ -261,12 +262,37 @@ async def referenced(
     """
     distinct = list(set(refs))
     found = Referenced()
-    asked = [branches, positions, job_levels, units]
+    asked = (branches, positions, job_levels, units)
     if not any(any(ref[i] for ref in distinct) for i, on in enumerate(asked) if on):
         return found
+    bound: dict[str, Any] = {name: [ref[i] for ref in distinct] for i, name in _REFS}
+    if units:
+        bound["day"] = day
+    for row in await session.execute(_referenced_query(*asked), bound):
+        values = iter(row)
+        if branches and (branch := next(values)) is not None:
+            found.branches[branch.id] = branch
+        if positions and (position := next(values)) is not None:
+            found.positions[position.id] = position
+        if job_levels and (level := next(values)) is not None:
+            found.job_levels[level.id] = level
+        if units:
+            version, kind, code = next(values), next(values), next(values)
+            if version is not None:
+                found.units[version.org_unit_id] = (version, kind, code)
+    return found
+
+
+@functools.cache
+def _referenced_query(
+    branches: bool, positions: bool, job_levels: bool, units: bool
+) -> Select[Any]:
+    """The statement of `referenced` for the kinds asked, with the refs and the day bound
+    when it runs; built once per combination, as building it cost more than running it
+    through SQLAlchemy's compiled cache."""
     uuids = ARRAY(Uuid())
     table = (
-        func.unnest(*(bindparam(name, [ref[i] for ref in distinct], uuids) for i, name in _REFS))
+        func.unnest(*(bindparam(name, type_=uuids) for _, name in _REFS))
         .table_valued(*(column(name, Uuid()) for _, name in _REFS))
         .render_derived(name="refs")
     )
@@ -283,6 +309,7 @@ async def referenced(
         joins.append((JobLevel, JobLevel.id == table.c.job_level_id))
     if units:
         entities += [OrgUnitVersion, OrgUnit.kind, OrgUnit.code]
+        day = bindparam("day", type_=Date())
         version_on_day = and_(
             OrgUnitVersion.org_unit_id == table.c.org_unit_id, in_force(OrgUnitVersion, day)
         )
@@ -291,19 +318,7 @@ async def referenced(
     query = select(*entities).select_from(table)
     for target, condition in joins:
         query = query.outerjoin(target, condition)
-    for row in await session.execute(query):
-        values = iter(row)
-        if branches and (branch := next(values)) is not None:
-            found.branches[branch.id] = branch
-        if positions and (position := next(values)) is not None:
-            found.positions[position.id] = position
-        if job_levels and (level := next(values)) is not None:
-            found.job_levels[level.id] = level
-        if units:
-            version, kind, code = next(values), next(values), next(values)
-            if version is not None:
-                found.units[version.org_unit_id] = (version, kind, code)
-    return found
+    return query
 
 
 _REFS = tuple(enumerate(Refs._fields))
