@@ -3,9 +3,9 @@
 A page of 100 employees with branch, org unit, position, job level and manager would
 otherwise resolve five relations per row through DataLoaders: correct, but each row and
 field pays for a coroutine and a future. Here the page's transaction fetches the selected
-branches, positions, job levels and org units in one query, the managers in two more
-(who, then their records as the viewer may see them), and each related object is built
-once per request.
+branches, positions, job levels and org units in one query, the managers with their
+records as the viewer may see them in one more, and each related object is built once
+per request.
 """
 
 from __future__ import annotations
@@ -82,16 +82,14 @@ async def prefetch(
         _fill(bundles, records, "org_unit", "org_unit_id", built)
     if "manager" in wanted:
         positions = {r.position_id for r in records if r.position_id is not None}
-        managers = await org.managers_of_positions(session, positions, day)
-        manager_ids = sorted(set(managers.values()))
         viewer, tenant = context.require_viewer(), context.require_tenant()
-        found = await people.employees_by_id(session, tenant, viewer, manager_ids, day)
-        built_people = {
-            record.id: Employee.from_record(record, context) for record in found if record
-        }
+        managers = await people.managers_by_position(session, tenant, viewer, positions, day)
+        built_people: dict[uuid.UUID, Employee] = {}  # one object per manager
         for bundle, record in zip(bundles, records, strict=True):
-            manager_id = managers.get(record.position_id) if record.position_id else None
-            bundle["manager"] = built_people.get(manager_id) if manager_id else None
+            manager = managers.get(record.position_id) if record.position_id else None
+            if manager is not None and manager.id not in built_people:
+                built_people[manager.id] = Employee.from_record(manager, context)
+            bundle["manager"] = built_people[manager.id] if manager else None
     return bundles
 
 

@@ -10,7 +10,20 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Date, Select, Uuid, and_, bindparam, column, func, or_, select, text
+from sqlalchemy import (
+    ARRAY,
+    Date,
+    Select,
+    TextualSelect,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    func,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.organisation.models import Branch, JobLevel, OrgUnit, OrgUnitVersion, Position
@@ -89,29 +102,44 @@ async def managers_of_positions(
     ids = list(set(position_ids))
     if not ids:
         return {}
-    rows = await session.execute(
-        text(
-            """
-            WITH RECURSIVE chain(start_id, position_id, depth) AS (
-              SELECT id, reports_to_id, 1 FROM positions
-               WHERE id = ANY(:ids) AND reports_to_id IS NOT NULL
-              UNION ALL
-              SELECT c.start_id, p.reports_to_id, c.depth + 1
-                FROM chain c JOIN positions p ON p.id = c.position_id
-               WHERE p.reports_to_id IS NOT NULL AND c.depth < 64
-            )
-            SELECT DISTINCT ON (c.start_id) c.start_id, e.id
-              FROM chain c
-              JOIN employee_periods ep ON ep.position_id = c.position_id
-                   AND ep.valid_from <= :day AND (ep.valid_to IS NULL OR ep.valid_to > :day)
-                   AND ep.status = ANY(:holding)
-              JOIN employees e ON e.id = ep.employee_id
-             ORDER BY c.start_id, c.depth, e.employee_number
-            """
-        ),
-        {"ids": ids, "day": day, "holding": list(HOLDING_STATUSES)},
-    )
+    rows = await session.execute(managers_statement(ids, day))
     return {start_id: manager_id for start_id, manager_id in rows}
+
+
+def managers_statement(position_ids: Sequence[uuid.UUID], day: dt.date) -> TextualSelect:
+    """The rows (start_id, manager_id) of `managers_of_positions`, to run or to join to.
+
+    Its values are bound under names of their own, so a statement that joins it may bind
+    its own `day`.
+    """
+    return (
+        text(_MANAGERS_SQL)
+        .bindparams(
+            bindparam("ids", list(position_ids), unique=True),
+            bindparam("day", day, unique=True),
+            bindparam("holding", list(HOLDING_STATUSES), unique=True),
+        )
+        .columns(column("start_id", Uuid()), column("manager_id", Uuid()))
+    )
+
+
+_MANAGERS_SQL = """
+WITH RECURSIVE chain(start_id, position_id, depth) AS (
+  SELECT id, reports_to_id, 1 FROM positions
+   WHERE id = ANY(:ids) AND reports_to_id IS NOT NULL
+  UNION ALL
+  SELECT c.start_id, p.reports_to_id, c.depth + 1
+    FROM chain c JOIN positions p ON p.id = c.position_id
+   WHERE p.reports_to_id IS NOT NULL AND c.depth < 64
+)
+SELECT DISTINCT ON (c.start_id) c.start_id, e.id AS manager_id
+  FROM chain c
+  JOIN employee_periods ep ON ep.position_id = c.position_id
+       AND ep.valid_from <= :day AND (ep.valid_to IS NULL OR ep.valid_to > :day)
+       AND ep.status = ANY(:holding)
+  JOIN employees e ON e.id = ep.employee_id
+ ORDER BY c.start_id, c.depth, e.employee_number
+"""
 
 
 async def positions_below(
