@@ -992,17 +992,13 @@ def _money_in(value: MoneyInput, currency: str | None = None) -> DomainMoney:
 
 
 async def _advance_payload(context: RequestContext, run: Any) -> AdvancePayload:
-    row, errors = await attempt(context, run)
-    return AdvancePayload(
-        advance=Advance.from_row(row, context) if row else None, user_errors=errors
-    )
-
-
-async def _reloaded(context: RequestContext, advance_id: uuid.UUID) -> AdvanceRow:
-    async with tenant_session() as session:
-        row = await session.get(AdvanceRow, advance_id)
-    assert row is not None
-    return row
+    """The advance after the mutation (`run` returns it or its key), read as the viewer
+    may see it: null if they may not, as on the read path."""
+    done, errors = await attempt(context, run)
+    if done is None:
+        return AdvancePayload(user_errors=errors)
+    pk = done if isinstance(done, uuid.UUID) else done.id
+    return AdvancePayload(advance=await load_advance(context, pk), user_errors=errors)
 
 
 async def _advance_currency(advance_id: uuid.UUID) -> str:
@@ -1017,7 +1013,7 @@ class AdvanceMutations:
     async def request_advance(self, info: Ctx, input: RequestAdvanceInput) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             return await actions.request_advance(
                 context.require_viewer(),
                 actions.AdvanceRequest(
@@ -1042,7 +1038,7 @@ class AdvanceMutations:
     async def submit_advance(self, info: Ctx, input: AdvanceActionInput) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             return await actions.submit_advance(context.require_viewer(), pk)
 
@@ -1052,7 +1048,7 @@ class AdvanceMutations:
     async def cancel_advance(self, info: Ctx, input: AdvanceActionInput) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             return await actions.cancel_advance(context.require_viewer(), pk, input.reason)
 
@@ -1071,9 +1067,9 @@ class AdvanceMutations:
         step, errors = await attempt(context, run)
         if step is None:
             return ApprovalPayload(user_errors=errors)
-        row = await _reloaded(context, step.advance_id)
         return ApprovalPayload(
-            step=ApprovalStep.from_row(step, context), advance=Advance.from_row(row, context)
+            step=ApprovalStep.from_row(step, context),
+            advance=await load_advance(context, step.advance_id),
         )
 
     @strawberry.mutation(description="Hand your approval steps to a colleague for a while.")
@@ -1097,7 +1093,7 @@ class AdvanceMutations:
     async def disburse_advance(self, info: Ctx, input: DisburseAdvanceInput) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             await actions.disburse_advance(
                 context.require_viewer(),
@@ -1106,7 +1102,7 @@ class AdvanceMutations:
                 paid=_money_in(input.paid, await _advance_currency(pk)) if input.paid else None,
                 occurred_on=input.occurred_on,
             )
-            return await _reloaded(context, pk)
+            return pk
 
         return await _advance_payload(context, run)
 
@@ -1116,7 +1112,7 @@ class AdvanceMutations:
     ) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             currency = await _advance_currency(pk)
             await actions.submit_expense_claim(
@@ -1133,7 +1129,7 @@ class AdvanceMutations:
                     for line in input.lines
                 ],
             )
-            return await _reloaded(context, pk)
+            return pk
 
         return await _advance_payload(context, run)
 
@@ -1141,7 +1137,7 @@ class AdvanceMutations:
     async def record_return(self, info: Ctx, input: RecordReturnInput) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             await actions.record_return(
                 context.require_viewer(),
@@ -1150,7 +1146,7 @@ class AdvanceMutations:
                 occurred_on=input.occurred_on,
                 method=input.method,
             )
-            return await _reloaded(context, pk)
+            return pk
 
         return await _advance_payload(context, run)
 
@@ -1160,7 +1156,7 @@ class AdvanceMutations:
     ) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             await actions.record_payroll_deduction(
                 context.require_viewer(),
@@ -1169,7 +1165,7 @@ class AdvanceMutations:
                 occurred_on=input.occurred_on,
                 reason=input.reason,
             )
-            return await _reloaded(context, pk)
+            return pk
 
         return await _advance_payload(context, run)
 
@@ -1179,12 +1175,12 @@ class AdvanceMutations:
     ) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             await actions.create_repayment_plan(
                 context.require_viewer(), pk, count=input.instalments, starts_on=input.starts_on
             )
-            return await _reloaded(context, pk)
+            return pk
 
         return await _advance_payload(context, run)
 
@@ -1192,10 +1188,10 @@ class AdvanceMutations:
     async def write_off_advance(self, info: Ctx, input: WriteOffAdvanceInput) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
             await actions.write_off_advance(context.require_viewer(), pk, reason=input.reason)
-            return await _reloaded(context, pk)
+            return pk
 
         return await _advance_payload(context, run)
 
@@ -1205,10 +1201,10 @@ class AdvanceMutations:
     ) -> AdvancePayload:
         context = info.context
 
-        async def run() -> AdvanceRow:
+        async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.entry_id, "LedgerEntry", context, "entryId")
             entry = await actions.reverse_entry(context.require_viewer(), pk, reason=input.reason)
-            return await _reloaded(context, entry.advance_id)
+            return entry.advance_id
 
         return await _advance_payload(context, run)
 

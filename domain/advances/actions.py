@@ -34,6 +34,7 @@ from domain.advances.models import (
     RepaymentPlan,
 )
 from domain.advances.plans import instalments, plan_progress
+from domain.advances.queries import may_see
 from domain.advances.rates import convert
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.identity.actions import Viewer
@@ -240,6 +241,8 @@ async def decide_approval(
         if step is None:
             raise NotFound(N_("The approval step does not exist."), field="stepId")
         advance = await _locked(session, step.advance_id)
+        if not await _sees(session, actor, advance):
+            raise NotFound(N_("The approval step does not exist."), field="stepId")
         await session.refresh(step)
         if step.status != "pending":
             raise AlreadyDecided(N_("This step has already been decided."), field="stepId")
@@ -333,7 +336,7 @@ async def disburse_advance(
         # it on the unique key. The tenant is in the lock's name: keys are per tenant.
         named = f"disburse:{current_tenant().id}:{key}"
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(named, 0))))
-        advance = await _locked(session, advance_id)
+        advance = await _visible(session, actor, advance_id)
         existing = await session.scalar(
             select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
         )
@@ -381,7 +384,7 @@ async def submit_expense_claim(
     if not lines:
         raise DomainError(N_("A claim needs at least one line."), field="lines")
     async with tenant_session() as session:
-        advance = await _locked(session, advance_id)
+        advance = await _visible(session, actor, advance_id)
         _require_requester_or_finance(actor, advance)
         _require_money_out(advance)
         claim = ExpenseClaim(
@@ -478,7 +481,7 @@ async def create_repayment_plan(
     """Plan the outstanding balance as monthly payroll deductions."""
     require_any_role(actor, "finance", "hr", "admin")
     async with tenant_session() as session:
-        advance = await _locked(session, advance_id)
+        advance = await _visible(session, actor, advance_id)
         _require_money_out(advance)
         earlier = (await plan_progress(session, [advance.id]))[advance.id]
         if any(p.status == "active" for p in earlier):
@@ -561,7 +564,7 @@ async def cancel_in(session: AsyncSession, actor: Viewer, advance: Advance, reas
 async def _close_in(
     session: AsyncSession, actor: Viewer, advance_id: uuid.UUID, kind: str, reason: str
 ) -> LedgerEntry:
-    advance = await _locked(session, advance_id)
+    advance = await _visible(session, actor, advance_id)
     _require_money_out(advance)
     balance = await ledger.balance(session, advance)
     await require_authority(session, actor, advance, balance)
@@ -580,6 +583,8 @@ async def reverse_entry(actor: Viewer, entry_id: uuid.UUID, *, reason: str) -> L
         if original is None:
             raise NotFound(N_("The ledger entry does not exist."), field="entryId")
         advance = await _locked(session, original.advance_id)
+        if not await _sees(session, actor, advance):
+            raise NotFound(N_("The ledger entry does not exist."), field="entryId")
         if original.kind == "reversal":
             raise DomainError(N_("A reversal cannot itself be reversed."), field="entryId")
         done = await session.scalar(
@@ -764,7 +769,7 @@ async def _settle(
     reason: str,
 ) -> LedgerEntry:
     async with tenant_session() as session:
-        advance = await _locked(session, advance_id)
+        advance = await _visible(session, actor, advance_id)
         _require_money_out(advance)
         balance = await ledger.balance(session, advance)
         entry = await _entry(
@@ -865,8 +870,22 @@ async def _request_approval(session: AsyncSession, advance: Advance, step: Appro
 async def _locked(session: AsyncSession, advance_id: uuid.UUID) -> Advance:
     advance = await session.get(Advance, advance_id, with_for_update=True)
     if advance is None:
-        raise NotFound(N_("The advance does not exist."), field="id")
+        raise NotFound(N_("The advance does not exist."), field="advanceId")
     return advance
+
+
+async def _visible(session: AsyncSession, actor: Viewer, advance_id: uuid.UUID) -> Advance:
+    """The advance, locked, if the actor may see it; "missing" and "not yours to see"
+    read the same, as on the read path."""
+    advance = await _locked(session, advance_id)
+    if not await _sees(session, actor, advance):
+        raise NotFound(N_("The advance does not exist."), field="advanceId")
+    return advance
+
+
+async def _sees(session: AsyncSession, actor: Viewer, advance: Advance) -> bool:
+    day = clock.local_today(await _tenant_zone(session))
+    return await may_see(session, actor, advance.id, advance.employee_id, day)
 
 
 async def _current_step(session: AsyncSession, advance_id: uuid.UUID) -> ApprovalStep | None:
@@ -932,12 +951,12 @@ async def _require_fresh_eyes(
 
 def _require_requester_or_hr(actor: Viewer, advance: Advance) -> None:
     if actor.employee_id != advance.employee_id and not actor.has_any_role(*HR_WRITERS):
-        raise NotFound(N_("The advance does not exist."), field="id")
+        raise NotFound(N_("The advance does not exist."), field="advanceId")
 
 
 def _require_requester_or_finance(actor: Viewer, advance: Advance) -> None:
     if actor.employee_id != advance.employee_id and not actor.has_any_role(*FINANCE):
-        raise NotFound(N_("The advance does not exist."), field="id")
+        raise NotFound(N_("The advance does not exist."), field="advanceId")
 
 
 def _require_money_out(advance: Advance) -> None:

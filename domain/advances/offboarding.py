@@ -36,6 +36,9 @@ from domain.validation import optional_text, required_text
 from i18n import N_
 from tenants.binding import tenant_session
 
+# Who may see offboarding cases and their items.
+CASE_READERS = ("admin", "hr", "finance", "auditor")
+
 
 @dataclasses.dataclass(frozen=True)
 class Owed:
@@ -221,7 +224,7 @@ async def clear_item(actor: Viewer, item_id: uuid.UUID, resolution: str) -> Clea
     """Mark an HR item done (laptop returned, access revoked...)."""
     require_any_role(actor, *HR_WRITERS)
     async with tenant_session() as session:
-        item = await _item(session, item_id)
+        item = await _item(session, actor, item_id)
         if item.kind != "custom":
             raise DomainError(
                 N_("Money items clear when the money is settled or waived."), field="itemId"
@@ -243,7 +246,7 @@ async def waive_clearance_item(actor: Viewer, item_id: uuid.UUID, reason: str) -
     authority must cover the amount, and the waiver is audited with its reason."""
     why = required_text(reason, "reason", max_length=2000)
     async with tenant_session() as session:
-        item = await _item(session, item_id)
+        item = await _item(session, actor, item_id)
         await _open(session, item.case_id)
         if item.status != "open":
             raise DomainError(N_("This item is already resolved."), field="itemId")
@@ -350,9 +353,11 @@ async def _open(
     return case
 
 
-async def _item(session: AsyncSession, item_id: uuid.UUID) -> ClearanceItem:
+async def _item(session: AsyncSession, actor: Viewer, item_id: uuid.UUID) -> ClearanceItem:
+    """The item, locked, if the actor may see offboarding cases (as `offboardingCases`
+    shows them); to anyone else it does not exist."""
     item = await session.get(ClearanceItem, item_id, with_for_update=True)
-    if item is None:
+    if item is None or not actor.has_any_role(*CASE_READERS):
         raise NotFound(N_("The clearance item does not exist."), field="itemId")
     return item
 

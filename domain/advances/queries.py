@@ -130,9 +130,45 @@ async def _scoped(session: AsyncSession, viewer: Viewer, query: Select[Any], day
 async def get_advance(
     session: AsyncSession, viewer: Viewer, advance_id: uuid.UUID, day: dt.date
 ) -> Advance | None:
-    query = await _scoped(session, viewer, select(Advance).where(Advance.id == advance_id), day)
-    advance: Advance | None = await session.scalar(query)
+    advance = await session.get(Advance, advance_id)
+    if advance is None or not await may_see(session, viewer, advance.id, advance.employee_id, day):
+        return None
     return advance
+
+
+async def may_see(
+    session: AsyncSession,
+    viewer: Viewer,
+    advance_id: uuid.UUID,
+    employee_id: uuid.UUID,
+    day: dt.date,
+) -> bool:
+    """Whether the viewer may see one advance: as the list shows it, or as someone in its
+    approval chain (an approver, a delegate of one today, or whoever decided a step), who
+    must see what they decide on."""
+    visible = await visible_employees(session, viewer, day)
+    if visible is None or employee_id in visible:
+        return True
+    if viewer.employee_id is None:
+        return False
+    delegators = select(Delegation.delegator_id).where(
+        Delegation.delegate_id == viewer.employee_id,
+        Delegation.starts_on <= day,
+        Delegation.ends_on >= day,
+    )
+    in_chain = await session.scalar(
+        select(ApprovalStep.id)
+        .where(
+            ApprovalStep.advance_id == advance_id,
+            or_(
+                ApprovalStep.approver_id == viewer.employee_id,
+                ApprovalStep.approver_id.in_(delegators),
+                ApprovalStep.decided_by == viewer.id,
+            ),
+        )
+        .limit(1)
+    )
+    return in_chain is not None
 
 
 async def balances(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Decimal]:

@@ -1,0 +1,202 @@
+"""Holes a reviewer found in the advances, each shut and kept shut through GraphQL.
+
+Sunrise Energy (CNY, Asia/Shanghai) as tests/advance_fixtures.py builds it: the CEO (L9,
+admin) over the head of sales (L7, manager) and the finance manager (L6, finance and
+manager), three sales managers (L5) over twelve reps (L3), and eleven operators reporting
+to the CEO. The matrix lets a sales manager approve 10,000, the head of sales and the
+finance manager 20,000 and the CEO 200,000; only the CEO is named above it. A controller
+(finance, no employee record), an HR officer who is also operator op2, and operator op1
+sign in besides.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import pytest_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from schema.node import to_global_id
+from tests.advance_fixtures import (
+    Company,
+    add_user,
+    approved_and_paid,
+    build_company,
+    call,
+    own_client,
+    submitted,
+)
+from tests.conftest import GraphQLClient
+
+ADVANCE = """query($id: ID!) { advance(id: $id) {
+  status disbursedAt outstanding { amount }
+  entries { id kind amount { amount } }
+  approvalChain { id role status approver { id } }
+} }"""
+CASE = "case { id status items { id kind status } }"
+
+
+@pytest.fixture
+def gql(gql: GraphQLClient) -> GraphQLClient:
+    """These tests read the API's messages in English, as from a browser set to English
+    (the company itself reads Chinese)."""
+    return gql.speaking("en")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def company(engine: AsyncEngine, app: Any) -> Company:
+    async with own_client(app) as gql:
+        company = await build_company(engine, gql)
+        await add_user(gql, company, "controller", ["finance"])
+        await add_user(gql, company, "hr2", ["hr"], employee="op2")
+        await add_user(gql, company, "op1", ["employee"])
+    return company
+
+
+def error(field: str | None, code: str, message: str) -> dict[str, Any]:
+    return {"field": field, "code": code, "message": message}
+
+
+async def read(gql: GraphQLClient, company: Company, advance_id: str) -> dict[str, Any]:
+    body = await gql.execute(ADVANCE, {"id": advance_id}, token=company.token("admin"))
+    assert "errors" not in body, body
+    found: dict[str, Any] = body["data"]["advance"]
+    return found
+
+
+async def resign(gql: GraphQLClient, company: Company, who: str) -> dict[str, Any]:
+    """HR records `who`'s resignation (or `who` resigns, if they sign in)."""
+    own = who in company.tokens
+    opened = await call(
+        gql,
+        company.token(who if own else "hr"),
+        "submitResignation",
+        {"lastWorkingDay": "2027-06-30", **({} if own else {"employeeId": company.ids[who]})},
+        select=CASE,
+    )
+    assert opened["userErrors"] == [], opened
+    case: dict[str, Any] = opened["case"]
+    return case
+
+
+async def drafted(
+    gql: GraphQLClient, company: Company, who: str, amount: str, currency: str | None = None
+) -> dict[str, Any]:
+    """`who` asks for an advance (HR asks for those who do not sign in)."""
+    own = who in company.tokens
+    return await call(
+        gql,
+        company.token(who if own else "hr"),
+        "requestAdvance",
+        {
+            "kind": "business",
+            "amount": {"amount": amount, "currency": currency},
+            "purpose": f"{amount} for {who}",
+            "expectedSettlementDate": "2027-12-31",
+            **({} if own else {"employeeId": company.ids[who]}),
+        },
+    )
+
+
+def missing_advance(company: Company) -> str:
+    """A well-formed advance ID of this tenant that names no advance."""
+    return to_global_id("Advance", company.tenant.tenant.id, uuid.uuid4())
+
+
+def shanghai_today() -> dt.date:
+    return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
+
+
+async def test_mutations_on_an_advance_the_actor_cannot_see_find_nothing(
+    gql: GraphQLClient, company: Company
+) -> None:
+    # op0 reports to the CEO: outside the head of sales' line.
+    paid = await approved_and_paid(gql, company, "op0", "900", "Spare parts")
+    waiting = await submitted(gql, company, "op0", "300", "Safety boots")
+    (first_step, *_) = (await read(gql, company, waiting))["approvalChain"]
+    case = await resign(gql, company, "op0")
+    item = next(i for i in case["items"] if i["kind"] == "advance")
+    token = company.token("sales_head")
+    seen = await gql.execute(
+        "query($id: ID!) { advance(id: $id) { id } }", {"id": paid}, token=token
+    )
+
+    found = [
+        await call(gql, token, "writeOffAdvance", {"advanceId": paid, "reason": "Gone"}),
+        await call(
+            gql,
+            token,
+            "submitExpenseClaim",
+            {
+                "advanceId": paid,
+                "lines": [
+                    {"spentOn": "2026-11-02", "category": "meals", "amount": {"amount": "900"}}
+                ],
+            },
+        ),
+        await call(gql, token, "cancelAdvance", {"advanceId": waiting}),
+    ]
+    decided = await call(
+        gql,
+        token,
+        "decideApproval",
+        {"stepId": first_step["id"], "approve": True},
+        select="step { id } advance { id }",
+    )
+    waived = await call(
+        gql, token, "waiveClearanceItem", {"itemId": item["id"], "reason": "Gone"}, select=CASE
+    )
+
+    assert seen == {"data": {"advance": None}}
+    not_found = error("advanceId", "NOT_FOUND", "The advance does not exist.")
+    assert found == [{"advance": None, "userErrors": [not_found]}] * 3
+    assert decided == {
+        "step": None,
+        "advance": None,
+        "userErrors": [error("stepId", "NOT_FOUND", "The approval step does not exist.")],
+    }
+    assert waived == {
+        "case": None,
+        "userErrors": [error("itemId", "NOT_FOUND", "The clearance item does not exist.")],
+    }
+    after = await read(gql, company, paid)
+    assert (after["status"], after["outstanding"]) == ("disbursed", {"amount": "900.00"})
+
+
+async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
+    gql: GraphQLClient, company: Company
+) -> None:
+    advance_id = await submitted(gql, company, "rep7", "800", "Customer workshop")
+    (first_step, *_) = (await read(gql, company, advance_id))["approvalChain"]
+    approver = {company.ids[k]: k for k in ("mgr1", "mgr2", "mgr3")}[first_step["approver"]["id"]]
+    today = shanghai_today()
+    delegated = await call(
+        gql,
+        company.token(approver),
+        "delegateApprovals",
+        {
+            "delegateId": company.ids["op1"],
+            "startsOn": today.isoformat(),
+            "endsOn": (today + dt.timedelta(days=1)).isoformat(),
+        },
+        select="ok",
+    )
+    inbox = "{ approvalInbox { items { step { id advance { purpose } } } } }"
+
+    by_delegate = await gql.execute(inbox, token=company.token("op1"))
+    by_approver = await gql.execute(inbox, token=company.token(approver))
+    by_colleague = await gql.execute(
+        "query($id: ID!) { advance(id: $id) { purpose } }",
+        {"id": advance_id},
+        token=company.token("rep0"),
+    )
+
+    assert delegated == {"ok": True, "userErrors": []}
+    mine = {"step": {"id": first_step["id"], "advance": {"purpose": "Customer workshop"}}}
+    assert mine in by_delegate["data"]["approvalInbox"]["items"]
+    assert mine in by_approver["data"]["approvalInbox"]["items"]
+    assert by_colleague == {"data": {"advance": None}}
