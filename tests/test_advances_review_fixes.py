@@ -111,6 +111,71 @@ def shanghai_today() -> dt.date:
     return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
+async def test_a_manager_whose_level_covers_it_still_cannot_write_off(
+    gql: GraphQLClient, company: Company
+) -> None:
+    # The head of sales approves up to 20,000 and sees his line, rep0 included.
+    theirs = await approved_and_paid(gql, company, "rep0", "1000", "Dealer visit")
+    own = await approved_and_paid(gql, company, "sales_head", "1000", "Own trip")
+
+    refused = [
+        await call(
+            gql,
+            company.token("sales_head"),
+            "writeOffAdvance",
+            {"advanceId": advance_id, "reason": "Never mind"},
+        )
+        for advance_id in (theirs, own)
+    ]
+
+    forbidden = error(None, "FORBIDDEN", "You are not allowed to do this.")
+    assert refused == [{"advance": None, "userErrors": [forbidden]}] * 2
+    assert [(await read(gql, company, a))["status"] for a in (theirs, own)] == ["disbursed"] * 2
+
+
+async def test_nobody_writes_off_or_waives_their_own_advance(
+    gql: GraphQLClient, company: Company
+) -> None:
+    # The finance manager holds the finance role and approves up to 20,000.
+    advance_id = await approved_and_paid(gql, company, "fin_mgr", "1500", "Audit travel")
+
+    wrote_off = await call(
+        gql,
+        company.token("fin_mgr"),
+        "writeOffAdvance",
+        {"advanceId": advance_id, "reason": "Lost receipts"},
+    )
+    case = await resign(gql, company, "fin_mgr")
+    (item,) = case["items"]
+    waived = await call(
+        gql,
+        company.token("fin_mgr"),
+        "waiveClearanceItem",
+        {"itemId": item["id"], "reason": "Lost receipts"},
+        select=CASE,
+    )
+    completed = await call(
+        gql,
+        company.token("hr"),
+        "completeOffboarding",
+        {"caseId": case["id"]},
+        select="case { id } outstandingAdvances { outstanding { amount } }",
+    )
+
+    assert wrote_off == {
+        "advance": None,
+        "userErrors": [error(None, "FORBIDDEN", "You cannot do this on your own advance.")],
+    }
+    assert waived == {
+        "case": None,
+        "userErrors": [error(None, "FORBIDDEN", "You cannot resolve items of your own exit.")],
+    }
+    assert completed["case"] is None
+    assert completed["outstandingAdvances"] == [{"outstanding": {"amount": "1500.00"}}]
+    assert [e["code"] for e in completed["userErrors"]] == ["OUTSTANDING_ADVANCES"]
+    assert (await read(gql, company, advance_id))["status"] == "disbursed"
+
+
 async def test_mutations_on_an_advance_the_actor_cannot_see_find_nothing(
     gql: GraphQLClient, company: Company
 ) -> None:

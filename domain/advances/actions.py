@@ -50,6 +50,10 @@ from tenants.context import current_tenant
 
 FINANCE = ("finance", "admin")
 STAFF = ("admin", "hr", "finance")
+# Giving up money owed needs one of these roles as well as a job level whose approval limit
+# covers the amount: finance and admin write off; HR, who runs exits, may also waive.
+WRITE_OFF_ROLES = ("finance", "admin")
+WAIVER_ROLES = ("finance", "admin", "hr")
 
 
 class AlreadyDecided(DomainError):
@@ -530,7 +534,8 @@ async def create_repayment_plan(
 
 
 async def write_off_advance(actor: Viewer, advance_id: uuid.UUID, *, reason: str) -> LedgerEntry:
-    """Give up the outstanding balance; only someone whose authority covers it may."""
+    """Give up the outstanding balance: finance or admin whose own authority covers it,
+    never on their own advance."""
     return await close_balance(actor, advance_id, kind="write_off", reason=reason)
 
 
@@ -546,7 +551,8 @@ async def close_balance(
 async def waive_in(
     session: AsyncSession, actor: Viewer, advance_id: uuid.UUID, reason: str
 ) -> LedgerEntry:
-    """Waive what is owed on an advance, inside the caller's transaction (offboarding)."""
+    """Waive what is owed on an advance, inside the caller's transaction (offboarding):
+    finance, admin or HR whose own authority covers it, never on their own advance."""
     return await _close_in(session, actor, advance_id, "waiver", reason)
 
 
@@ -565,6 +571,8 @@ async def _close_in(
     session: AsyncSession, actor: Viewer, advance_id: uuid.UUID, kind: str, reason: str
 ) -> LedgerEntry:
     advance = await _visible(session, actor, advance_id)
+    require_any_role(actor, *(WAIVER_ROLES if kind == "waiver" else WRITE_OFF_ROLES))
+    _require_not_own(actor, advance)
     _require_money_out(advance)
     balance = await ledger.balance(session, advance)
     await require_authority(session, actor, advance, balance)
@@ -737,7 +745,9 @@ async def require_authority(
     session: AsyncSession, actor: Viewer, advance: Advance, amount: Money
 ) -> None:
     """The actor's own authority must cover `amount`: a named approver above the matrix,
-    or a job level whose approval limit covers it. Roles alone are not authority."""
+    or a job level whose approval limit covers it. Roles alone are not authority, and
+    nobody's authority covers their own advance."""
+    _require_not_own(actor, advance)
     if actor.employee_id is None:
         raise PermissionDenied(N_("Only an employee with authority may do this."))
     day = await _branch_today(session, advance)
@@ -886,6 +896,13 @@ async def _visible(session: AsyncSession, actor: Viewer, advance_id: uuid.UUID) 
 async def _sees(session: AsyncSession, actor: Viewer, advance: Advance) -> bool:
     day = clock.local_today(await _tenant_zone(session))
     return await may_see(session, actor, advance.id, advance.employee_id, day)
+
+
+def _require_not_own(actor: Viewer, advance: Advance) -> None:
+    """Nobody moves, waives or writes off the money of their own advance, whatever their
+    roles: the employee's own route is an expense claim."""
+    if actor.employee_id is not None and actor.employee_id == advance.employee_id:
+        raise PermissionDenied(N_("You cannot do this on your own advance."))
 
 
 async def _current_step(session: AsyncSession, advance_id: uuid.UUID) -> ApprovalStep | None:

@@ -26,7 +26,7 @@ from domain.advances.models import (
     OffboardingCase,
 )
 from domain.advances.plans import plan_progress
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.identity.actions import Viewer
 from domain.money import Money
 from domain.people.actions import record_event
@@ -225,6 +225,7 @@ async def clear_item(actor: Viewer, item_id: uuid.UUID, resolution: str) -> Clea
     require_any_role(actor, *HR_WRITERS)
     async with tenant_session() as session:
         item = await _item(session, actor, item_id)
+        _require_not_own(actor, await _open(session, item.case_id))
         if item.kind != "custom":
             raise DomainError(
                 N_("Money items clear when the money is settled or waived."), field="itemId"
@@ -242,17 +243,21 @@ async def clear_item(actor: Viewer, item_id: uuid.UUID, resolution: str) -> Clea
 
 
 async def waive_clearance_item(actor: Viewer, item_id: uuid.UUID, reason: str) -> ClearanceItem:
-    """Waive an item. For an advance, this writes off what is owed: the actor's own
-    authority must cover the amount, and the waiver is audited with its reason."""
+    """Waive an item. For an advance, this writes off what is owed: the actor needs a
+    waiving role (finance, admin, HR) and their own authority must cover the amount; the
+    waiver is audited with its reason. Nobody waives an item of their own exit."""
     why = required_text(reason, "reason", max_length=2000)
     async with tenant_session() as session:
         item = await _item(session, actor, item_id)
-        await _open(session, item.case_id)
-        if item.status != "open":
-            raise DomainError(N_("This item is already resolved."), field="itemId")
+        case = await _open(session, item.case_id)
         if item.kind == "custom":
             require_any_role(actor, *HR_WRITERS)
-        elif item.advance_id is not None:
+        else:
+            require_any_role(actor, *actions.WAIVER_ROLES)
+        _require_not_own(actor, case)
+        if item.status != "open":
+            raise DomainError(N_("This item is already resolved."), field="itemId")
+        if item.kind != "custom" and item.advance_id is not None:
             await actions.waive_in(session, actor, item.advance_id, why)
         _resolve(item, actor, "waived", why)
         audit.record(
@@ -360,6 +365,11 @@ async def _item(session: AsyncSession, actor: Viewer, item_id: uuid.UUID) -> Cle
     if item is None or not actor.has_any_role(*CASE_READERS):
         raise NotFound(N_("The clearance item does not exist."), field="itemId")
     return item
+
+
+def _require_not_own(actor: Viewer, case: OffboardingCase) -> None:
+    if actor.employee_id is not None and actor.employee_id == case.employee_id:
+        raise PermissionDenied(N_("You cannot resolve items of your own exit."))
 
 
 def _resolve(item: ClearanceItem, actor: Viewer, status: str, resolution: str) -> None:
