@@ -24,6 +24,7 @@ from schema.node import to_global_id
 from tests.advance_fixtures import (
     Company,
     add_user,
+    approve_all,
     approved_and_paid,
     build_company,
     call,
@@ -230,6 +231,46 @@ async def test_mutations_on_an_advance_the_actor_cannot_see_find_nothing(
     }
     after = await read(gql, company, paid)
     assert (after["status"], after["outstanding"]) == ("disbursed", {"amount": "900.00"})
+
+
+async def test_a_leavers_requests_are_not_submitted_approved_or_paid_and_lapse(
+    gql: GraphQLClient, company: Company
+) -> None:
+    approved = await submitted(gql, company, "rep1", "1000", "Approved before leaving")
+    await approve_all(gql, company, approved)
+    waiting = await submitted(gql, company, "rep1", "600", "Waiting when leaving")
+    (first_step, *_) = (await read(gql, company, waiting))["approvalChain"]
+    draft = (await drafted(gql, company, "rep1", "400"))["advance"]["id"]
+    case = await resign(gql, company, "rep1")
+    approver = {company.ids[k]: k for k in ("mgr1", "mgr2", "mgr3")}[first_step["approver"]["id"]]
+
+    submit = await call(gql, company.token("hr"), "submitAdvance", {"advanceId": draft})
+    approve = await call(
+        gql,
+        company.token(approver),
+        "decideApproval",
+        {"stepId": first_step["id"], "approve": True},
+        select="step { status }",
+    )
+    pay = await call(
+        gql,
+        company.token("accountant"),
+        "disburseAdvance",
+        {"advanceId": approved, "idempotencyKey": f"pay-{approved}"},
+    )
+    completed = await call(
+        gql, company.token("hr"), "completeOffboarding", {"caseId": case["id"]}, select=CASE
+    )
+
+    leaving = "The employee is leaving or has left; this advance cannot go ahead."
+    assert submit == {"advance": None, "userErrors": [error("advanceId", "INVALID", leaving)]}
+    assert approve == {"step": None, "userErrors": [error("stepId", "INVALID", leaving)]}
+    assert pay == {"advance": None, "userErrors": [error(None, "INVALID", leaving)]}
+    assert completed["userErrors"] == []
+    assert completed["case"]["status"] == "completed"
+    assert [(await read(gql, company, a))["status"] for a in (approved, waiting, draft)] == [
+        "cancelled"
+    ] * 3
 
 
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(

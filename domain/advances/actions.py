@@ -54,6 +54,8 @@ STAFF = ("admin", "hr", "finance")
 # covers the amount: finance and admin write off; HR, who runs exits, may also waive.
 WRITE_OFF_ROLES = ("finance", "admin")
 WAIVER_ROLES = ("finance", "admin", "hr")
+# An employee in these states may ask for, be approved and be paid an advance.
+STAYING = ("active", "on_leave")
 
 
 class AlreadyDecided(DomainError):
@@ -144,12 +146,12 @@ async def submit_advance(actor: Viewer, advance_id: uuid.UUID) -> Advance:
         branch = await session.get(Branch, advance.branch_id)
         assert branch is not None
         today = clock.local_today(branch.time_zone)
-        rank = (await placements(session, {advance.employee_id}, today)).get(advance.employee_id)
+        place = await _require_staying(session, advance, today, field="advanceId")
         money = Money(advance.amount, advance.currency)
         await check_request(
             session,
             employee_id=advance.employee_id,
-            rank=rank.rank if rank else None,
+            rank=place.rank,
             branch_id=advance.branch_id,
             kind=advance.kind,
             amount=money,
@@ -255,10 +257,12 @@ async def decide_approval(
             raise NotCurrentStep(N_("It is not this step's turn."), field="stepId")
         branch = await session.get(Branch, advance.branch_id)
         assert branch is not None
-        acting_for = await _acting_for(
-            session, actor, step, advance, clock.local_today(branch.time_zone)
-        )
+        branch_today = clock.local_today(branch.time_zone)
+        acting_for = await _acting_for(session, actor, step, advance, branch_today)
         await _require_fresh_eyes(session, actor, advance, acting_for)
+        if approve:
+            # A rejection stays possible: it is how a leaver's request ends.
+            await _require_staying(session, advance, branch_today, field="stepId")
         before = _snapshot(advance)
         step.status = "approved" if approve else "rejected"
         step.decided_by = actor.id
@@ -352,7 +356,9 @@ async def disburse_advance(
             return existing
         if advance.status != "approved":
             raise DomainError(N_("Only an approved advance can be paid out."), field="id")
-        day = occurred_on or await _branch_today(session, advance)
+        today = await _branch_today(session, advance)
+        await _require_staying(session, advance, today)
+        day = occurred_on or today
         entry = await _entry(
             session,
             actor,
@@ -903,6 +909,20 @@ def _require_not_own(actor: Viewer, advance: Advance) -> None:
     roles: the employee's own route is an expense claim."""
     if actor.employee_id is not None and actor.employee_id == advance.employee_id:
         raise PermissionDenied(N_("You cannot do this on your own advance."))
+
+
+async def _require_staying(
+    session: AsyncSession, advance: Advance, day: dt.date, *, field: str | None = None
+) -> Any:
+    """The advance's employee is still employed and not leaving on `day`: a request of
+    someone offboarding or gone is not submitted, approved or paid. Returns where they
+    stand."""
+    place = (await placements(session, {advance.employee_id}, day)).get(advance.employee_id)
+    if place is None or place.status not in STAYING:
+        raise DomainError(
+            N_("The employee is leaving or has left; this advance cannot go ahead."), field=field
+        )
+    return place
 
 
 async def _current_step(session: AsyncSession, advance_id: uuid.UUID) -> ApprovalStep | None:

@@ -289,8 +289,8 @@ async def complete_offboarding(actor: Viewer, case_id: uuid.UUID) -> Offboarding
         )
         if any(i.kind == "custom" and i.status == "open" for i in items):
             raise ClearanceOpen(N_("Clear or waive the remaining items first."), field="caseId")
-        # Requested but unpaid advances lapse with the employment.
-        for advance in await _open_advances(session, case.employee_id):
+        # Drafts and requested but unpaid advances lapse with the employment.
+        for advance in await _open_advances(session, case.employee_id, drafts=True):
             await actions.cancel_in(session, actor, advance, "employment ended")
         for item in items:
             if item.status == "open":
@@ -336,11 +336,14 @@ async def _offboarding_changed(session: AsyncSession, case: OffboardingCase) -> 
     )
 
 
-async def _open_advances(session: AsyncSession, employee_id: uuid.UUID) -> list[Advance]:
+async def _open_advances(
+    session: AsyncSession, employee_id: uuid.UUID, *, drafts: bool = False
+) -> list[Advance]:
+    statuses = (*OPEN_STATUSES, "draft") if drafts else OPEN_STATUSES
     return list(
         await session.scalars(
             select(Advance)
-            .where(Advance.employee_id == employee_id, Advance.status.in_(OPEN_STATUSES))
+            .where(Advance.employee_id == employee_id, Advance.status.in_(statuses))
             .order_by(Advance.created_at)
             .with_for_update()
         )
