@@ -273,6 +273,29 @@ async def test_a_leavers_requests_are_not_submitted_approved_or_paid_and_lapse(
     ] * 3
 
 
+async def test_a_return_or_deduction_of_nothing_or_less_is_refused(
+    gql: GraphQLClient, company: Company
+) -> None:
+    advance_id = await approved_and_paid(gql, company, "rep2", "100", "Taxi fares")
+
+    refused = [
+        await call(
+            gql,
+            company.token("accountant"),
+            mutation,
+            {"advanceId": advance_id, "amount": {"amount": amount}, "occurredOn": "2026-12-01"},
+        )
+        for mutation in ("recordReturn", "recordPayrollDeduction")
+        for amount in ("-500", "0", "0.001")
+    ]
+
+    above_zero = error("amount", "INVALID", "The amount must be above zero.")
+    assert refused == [{"advance": None, "userErrors": [above_zero]}] * 6
+    found = await read(gql, company, advance_id)
+    assert (found["status"], found["outstanding"]) == ("disbursed", {"amount": "100.00"})
+    assert [e["kind"] for e in found["entries"]] == ["disbursement"]
+
+
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     gql: GraphQLClient, company: Company
 ) -> None:

@@ -787,6 +787,9 @@ async def _settle(
     async with tenant_session() as session:
         advance = await _visible(session, actor, advance_id)
         _require_money_out(advance)
+        if money.amount <= 0:
+            # A negative return would raise the debt: that is a reversal's job.
+            raise DomainError(N_("The amount must be above zero."), field="amount")
         balance = await ledger.balance(session, advance)
         entry = await _entry(
             session, actor, advance, kind, money, occurred_on, sign=-1, reason=reason
