@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import pytest_asyncio
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from schema.node import to_global_id
@@ -29,6 +30,8 @@ from tests.advance_fixtures import (
     build_company,
     call,
     own_client,
+    pk,
+    raw_session,
     submitted,
 )
 from tests.conftest import GraphQLClient
@@ -294,6 +297,119 @@ async def test_a_return_or_deduction_of_nothing_or_less_is_refused(
     found = await read(gql, company, advance_id)
     assert (found["status"], found["outstanding"]) == ("disbursed", {"amount": "100.00"})
     assert [e["kind"] for e in found["entries"]] == ["disbursement"]
+
+
+async def test_a_reversed_payment_puts_the_advance_back_to_approved_to_be_paid_again(
+    gql: GraphQLClient, company: Company
+) -> None:
+    advance_id = await approved_and_paid(gql, company, "rep3", "1000", "Paid twice by mistake")
+    (payment,) = (await read(gql, company, advance_id))["entries"]
+
+    reversed_ = await call(
+        gql,
+        company.token("accountant"),
+        "reverseLedgerEntry",
+        {"entryId": payment["id"], "reason": "Paid to the wrong account"},
+        select="advance { status disbursedAt outstanding { amount } }",
+    )
+    same_key = await call(
+        gql,
+        company.token("accountant"),
+        "disburseAdvance",
+        {"advanceId": advance_id, "idempotencyKey": f"pay-{advance_id}"},
+    )
+    paid_again = await call(
+        gql,
+        company.token("accountant"),
+        "disburseAdvance",
+        {"advanceId": advance_id, "idempotencyKey": f"repay-{advance_id}"},
+        select="advance { status outstanding { amount } }",
+    )
+    await call(
+        gql,
+        company.token("accountant"),
+        "recordReturn",
+        {"advanceId": advance_id, "amount": {"amount": "200"}, "occurredOn": "2026-12-01"},
+    )
+    second_payment = (await read(gql, company, advance_id))["entries"][2]
+    under_a_return = await call(
+        gql,
+        company.token("accountant"),
+        "reverseLedgerEntry",
+        {"entryId": second_payment["id"], "reason": "Oops"},
+    )
+
+    assert reversed_ == {
+        "advance": {"status": "approved", "disbursedAt": None, "outstanding": {"amount": "0.00"}},
+        "userErrors": [],
+    }
+    assert same_key == {
+        "advance": None,
+        "userErrors": [
+            error(
+                "idempotencyKey",
+                "INVALID",
+                "The payment with this idempotency key was reversed; use a new key.",
+            )
+        ],
+    }
+    assert paid_again == {
+        "advance": {"status": "disbursed", "outstanding": {"amount": "1000.00"}},
+        "userErrors": [],
+    }
+    assert under_a_return == {
+        "advance": None,
+        "userErrors": [
+            error("entryId", "INVALID", "Reverse the entries recorded after the payment first.")
+        ],
+    }
+    found = await read(gql, company, advance_id)
+    assert [(e["kind"], e["amount"]["amount"]) for e in found["entries"]] == [
+        ("disbursement", "1000.00"),
+        ("reversal", "-1000.00"),
+        ("disbursement", "1000.00"),
+        ("return", "-200.00"),
+    ]
+
+
+async def test_an_exit_completes_over_a_reversed_payment_even_one_recorded_before_the_fix(
+    gql: GraphQLClient, company: Company
+) -> None:
+    reversed_now = await approved_and_paid(gql, company, "rep4", "700", "Reversed today")
+    reversed_before = await approved_and_paid(gql, company, "rep4", "800", "Reversed long ago")
+    for advance_id in (reversed_now, reversed_before):
+        (payment,) = (await read(gql, company, advance_id))["entries"]
+        done = await call(
+            gql,
+            company.token("accountant"),
+            "reverseLedgerEntry",
+            {"entryId": payment["id"], "reason": "Never left the bank"},
+        )
+        assert done["userErrors"] == [], done
+    async with raw_session(company) as session:
+        # As the ledger left it before reversals restored the status: disbursed, owing 0.
+        await session.execute(
+            text("UPDATE advances SET status = 'disbursed' WHERE id = :id"),
+            {"id": pk(reversed_before)},
+        )
+    case = await resign(gql, company, "rep4")
+
+    completed = await call(
+        gql,
+        company.token("hr"),
+        "completeOffboarding",
+        {"caseId": case["id"]},
+        select="case { status } outstandingAdvances { purpose }",
+    )
+
+    assert completed == {
+        "case": {"status": "completed"},
+        "outstandingAdvances": [],
+        "userErrors": [],
+    }
+    for advance_id in (reversed_now, reversed_before):
+        found = await read(gql, company, advance_id)
+        assert (found["status"], found["outstanding"]) == ("cancelled", {"amount": "0.00"})
 
 
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(

@@ -353,6 +353,12 @@ async def disburse_advance(
                 raise DomainError(
                     N_("This idempotency key was used for another payment."), field="idempotencyKey"
                 )
+            if await _is_reversed(session, existing):
+                # The key's payment was undone: a new payment is a new key.
+                raise DomainError(
+                    N_("The payment with this idempotency key was reversed; use a new key."),
+                    field="idempotencyKey",
+                )
             return existing
         if advance.status != "approved":
             raise DomainError(N_("Only an approved advance can be paid out."), field="id")
@@ -562,6 +568,12 @@ async def waive_in(
     return await _close_in(session, actor, advance_id, "waiver", reason)
 
 
+async def restate_in(session: AsyncSession, actor: Viewer, advance: Advance, reason: str) -> None:
+    """Set the status the ledger implies, inside the caller's transaction: an advance
+    left showing money out with nothing owed (an old reversed payment) is put right."""
+    await _restate(session, actor, advance, "advance.restate", reason=reason)
+
+
 async def cancel_in(session: AsyncSession, actor: Viewer, advance: Advance, reason: str) -> None:
     """Cancel a requested or approved advance inside the caller's transaction."""
     if advance.status not in ("draft", "submitted", "approved"):
@@ -601,11 +613,10 @@ async def reverse_entry(actor: Viewer, entry_id: uuid.UUID, *, reason: str) -> L
             raise NotFound(N_("The ledger entry does not exist."), field="entryId")
         if original.kind == "reversal":
             raise DomainError(N_("A reversal cannot itself be reversed."), field="entryId")
-        done = await session.scalar(
-            select(LedgerEntry.id).where(LedgerEntry.reverses_id == original.id)
-        )
-        if done is not None:
+        if await _is_reversed(session, original):
             raise DomainError(N_("This entry has already been reversed."), field="entryId")
+        if original.kind == "disbursement":
+            await _require_payment_undoable(session, original)
         entry = LedgerEntry(
             id=uuid.uuid4(),
             advance_id=advance.id,
@@ -857,6 +868,10 @@ async def _restate(
         advance.status = status
         if status in ("settled", "written_off"):
             advance.closed_at = advance.closed_at or clock.now()
+        else:
+            advance.closed_at = None  # a reversal reopened it
+        if status == "approved":
+            advance.disbursed_at = None  # its payment was reversed
     _audit(session, actor, action, advance, before, **details)
     await _advance_changed(session, advance, action.removeprefix("advance."))
 
@@ -926,6 +941,34 @@ async def _require_staying(
             N_("The employee is leaving or has left; this advance cannot go ahead."), field=field
         )
     return place
+
+
+async def _is_reversed(session: AsyncSession, entry: LedgerEntry) -> bool:
+    done = await session.scalar(select(LedgerEntry.id).where(LedgerEntry.reverses_id == entry.id))
+    return done is not None
+
+
+async def _require_payment_undoable(session: AsyncSession, payment: LedgerEntry) -> None:
+    """A payment is reversed only when nothing rests on it: no live entry after it, no
+    repayment plan. Reversed, the advance is approved again, to be paid or cancelled."""
+    entries = await ledger.entries(session, payment.advance_id)
+    reversed_ids = {e.reverses_id for e in entries if e.kind == "reversal"}
+    later = [
+        e
+        for e in entries
+        if e.id != payment.id and e.kind != "reversal" and e.id not in reversed_ids
+    ]
+    if later:
+        raise DomainError(
+            N_("Reverse the entries recorded after the payment first."), field="entryId"
+        )
+    planned = await session.scalar(
+        select(RepaymentPlan.id).where(RepaymentPlan.advance_id == payment.advance_id).limit(1)
+    )
+    if planned is not None:
+        raise DomainError(
+            N_("A payment with a repayment plan cannot be reversed."), field="entryId"
+        )
 
 
 async def _current_step(session: AsyncSession, advance_id: uuid.UUID) -> ApprovalStep | None:

@@ -49,11 +49,14 @@ async def entries(session: AsyncSession, advance_id: uuid.UUID) -> list[LedgerEn
 
 
 def status_from(entries: Sequence[LedgerEntry]) -> str | None:
-    """The status the ledger implies, or None before any disbursement counts."""
+    """The status the ledger implies, or None while it is empty. With every payment
+    reversed the advance is approved again: to be paid anew or cancelled."""
+    if not entries:
+        return None
     reversed_ids = {e.reverses_id for e in entries if e.kind == "reversal"}
     live = [e for e in entries if e.kind != "reversal" and e.id not in reversed_ids]
     if not any(e.kind == "disbursement" for e in live):
-        return None
+        return "approved"
     balance = sum((e.amount for e in entries), Decimal(0))
     if balance > 0:
         settled_some = any(e.kind in SETTLING_KINDS for e in live)

@@ -278,10 +278,15 @@ async def complete_offboarding(actor: Viewer, case_id: uuid.UUID) -> Offboarding
         case = await _open(session, case_id, lock=True)
         owed: list[Owed] = []
         for advance in await _open_advances(session, case.employee_id):
-            if advance.status in OUTSTANDING_STATUSES:
-                owed.append(
-                    Owed(advance.id, advance.purpose, await ledger.balance(session, advance))
-                )
+            if advance.status not in OUTSTANDING_STATUSES:
+                continue
+            balance = await ledger.balance(session, advance)
+            if balance.amount > 0:
+                owed.append(Owed(advance.id, advance.purpose, balance))
+            else:
+                # Nothing is owed: the status says otherwise only for an old reversed
+                # payment. Put it right (approved, then cancelled below) rather than block.
+                await actions.restate_in(session, actor, advance, "nothing owed at exit")
         if owed:
             raise OutstandingAdvances(owed)
         items = list(
