@@ -5,7 +5,8 @@ the same JSON: branch, org unit, position, job level and manager of each employe
 are called in-process through httpx's ASGI transport, after a warm-up, `--runs` times.
 Prints p50 and p95 of each and the ratio (target: GraphQL within 5x of the bare route),
 the median CPU time of this process per request of each (what a quiet machine would take,
-when the load average says the box was busy), and the load average before and after.
+when the load average says the box was busy), the mean time the garbage collector ran per
+request of each (part of that CPU time), and the load average before and after.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import gc
 import json
 import statistics
 import time
@@ -184,15 +186,44 @@ def bare_app(pool: asyncpg.Pool, schema: str) -> Starlette:
     return Starlette(routes=[Route("/page", page)])
 
 
-async def timed(call: Any, runs: int, cpu: list[float] | None = None) -> list[float]:
-    """Wall times of `runs` calls; their CPU times of this process go to `cpu`."""
+class CollectorClock:
+    """Seconds the cyclic garbage collector has run since `start`, from `gc.callbacks`."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._began = 0.0
+
+    def __call__(self, phase: str, _info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._began = time.perf_counter()
+        else:
+            self.seconds += time.perf_counter() - self._began
+
+    def start(self) -> None:
+        gc.callbacks.append(self)
+
+    def stop(self) -> None:
+        gc.callbacks.remove(self)
+
+
+async def timed(
+    call: Any,
+    runs: int,
+    cpu: list[float] | None = None,
+    collector: tuple[CollectorClock, list[float]] | None = None,
+) -> list[float]:
+    """Wall times of `runs` calls; their CPU times of this process go to `cpu`, and the
+    collector's time during each to the list beside its clock."""
     samples = []
     for _ in range(runs):
+        collected = collector[0].seconds if collector else 0.0
         started, started_cpu = time.perf_counter(), time.process_time()
         await call()
         samples.append(time.perf_counter() - started)
         if cpu is not None:
             cpu.append(time.process_time() - started_cpu)
+        if collector is not None:
+            collector[1].append(collector[0].seconds - collected)
     return samples
 
 
@@ -252,9 +283,14 @@ async def main(runs: int, people_count: int) -> None:
             gql_samples, bare_samples = [], []
             gql_cpu: list[float] = []
             bare_cpu: list[float] = []
+            clock = CollectorClock()
+            gql_gc: list[float] = []
+            bare_gc: list[float] = []
+            clock.start()
             for _ in range(runs):
-                gql_samples += await timed(graphql, 1, gql_cpu)
-                bare_samples += await timed(bare, 1, bare_cpu)
+                gql_samples += await timed(graphql, 1, gql_cpu, (clock, gql_gc))
+                bare_samples += await timed(bare, 1, bare_cpu, (clock, bare_gc))
+            clock.stop()
         await pool.close()
 
     gql_p50, bare_p50 = statistics.median(gql_samples), statistics.median(bare_samples)
@@ -265,6 +301,8 @@ async def main(runs: int, people_count: int) -> None:
     gql_cpu_p50, bare_cpu_p50 = statistics.median(gql_cpu), statistics.median(bare_cpu)
     print(f"  CPU per request p50: POST /graphql {ms(gql_cpu_p50)}, bare {ms(bare_cpu_p50)}")
     print(f"  CPU ratio       {gql_cpu_p50 / bare_cpu_p50:.1f}x")
+    gql_gc_mean, bare_gc_mean = statistics.mean(gql_gc), statistics.mean(bare_gc)
+    print(f"  GC per request (mean): POST /graphql {ms(gql_gc_mean)}, bare {ms(bare_gc_mean)}")
     print(f"Before: {load_before}")
     print(f"After:  {machine()}")
 
