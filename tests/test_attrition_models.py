@@ -22,7 +22,13 @@ from domain.analytics.attrition import (
     retrain_attrition_model,
     training_set,
 )
-from domain.analytics.attrition_model import attrition_pipeline, contributions, fit_explainable
+from domain.analytics.attrition_model import (
+    CALIBRATIONS,
+    attrition_pipeline,
+    contributions,
+    fit_explainable,
+    predict_and_explain,
+)
 from domain.analytics.evaluation import FEATURES as IBM_FEATURES
 from domain.analytics.evaluation import column_indices, read_ibm_attrition
 from domain.audit import AuditEntry
@@ -377,3 +383,21 @@ def test_factors_add_up_to_the_log_odds_against_the_average_employee() -> None:
     assert [abs(c.contribution) for c in top] == sorted(
         (abs(c.contribution) for c in top), reverse=True
     )
+
+
+@pytest.mark.parametrize("calibration", CALIBRATIONS)
+def test_one_pass_predictions_agree_with_scikit_learns(calibration: Any) -> None:
+    # Given a model fitted on IBM's table, with each calibration
+    table = read_ibm_attrition(shared_data(*IBM))
+    template = attrition_pipeline(**column_indices(), calibration=calibration)
+    model = fit_explainable(template, table.features, table.outcomes)
+
+    # When the scorer's one pass predicts and explains every row
+    explained = predict_and_explain(model, table.features, IBM_FEATURES)
+
+    # Then its probabilities are scikit-learn's, and its contributions those of one row
+    expected = model.predict_proba(table.features)[:, 1]
+    assert np.allclose(explained.probabilities, expected, rtol=0, atol=1e-12)
+    first = contributions(model, table.features[0], IBM_FEATURES, top=len(IBM_FEATURES))
+    by_name = dict(zip(IBM_FEATURES, explained.contributions[0], strict=True))
+    assert [c.contribution for c in first] == pytest.approx([by_name[c.feature] for c in first])

@@ -18,12 +18,15 @@ window ends by T, so every label is known.
 At least `MIN_OUTCOMES` (20) people with a bad advance in the rows, and as many without,
 are needed; with fewer, training is refused and nothing is stored. The pipeline, the
 person-grouped cross-validation, the metrics and the storage are those of the attrition
-models. The fairness report counts someone as selected when their probability puts them
-at or above the tenant's medium threshold (as a score of 100 x probability), that is in a
-band that raises an alert.
+models, but for one thing: the isotonic calibrator is fitted on the out-of-fold decisions
+of inner folds and serves a single pipeline fitted on all rows (`ensemble=False`) rather
+than one pipeline per inner fold, averaged; so scoring one employee after an event
+transforms their row once, not three times (about 10 ms instead of 60 under load). The
+fairness report counts someone as selected when their probability puts them at or above
+the tenant's medium threshold (as a score of 100 x probability), in a band that alerts.
 
-Serving (`score_all`): score = 100 x the calibrated probability, the probability rounded
-to four places so that the score, in hundredths, is exactly 100 times it; the band from the tenant's
+Serving (`score_all`): score = 100 x the calibrated probability, rounded to four places
+so that the score, in hundredths, is exactly 100 times it; the band from the tenant's
 thresholds, and the five inputs that moved the log-odds most from the average training
 row, each with the sentence of `domain.analytics.features.SENTENCES`.
 
@@ -64,7 +67,7 @@ from domain.analytics.attrition import (
     snapshot_set,
     store_trained,
 )
-from domain.analytics.attrition_model import Calibration, contribution_matrix
+from domain.analytics.attrition_model import Calibration, predict_and_explain
 from domain.analytics.features import SENTENCES, Features
 from domain.analytics.models import RiskModel
 from domain.analytics.points import Factor, Scored, Thresholds
@@ -177,6 +180,9 @@ def train(
         horizon_months=None,
         threshold=threshold,
         calibration=calibration,
+        # One pipeline, not one per calibration fold: every event re-scores one employee,
+        # and each pipeline costs a few milliseconds of scikit-learn checks per call.
+        ensemble=False,
         outcome={"outcome_months": OUTCOME_MONTHS, "overdue_days": OVERDUE_DAYS},
     )
 
@@ -267,8 +273,8 @@ def score_all(
     matrix = np.array([feature_row(f, names) for f in features], dtype=object).reshape(
         len(features), len(names)
     )
-    probabilities = estimator.predict_proba(matrix)[:, 1]
-    weights = contribution_matrix(estimator, matrix, names)
+    explained = predict_and_explain(estimator, matrix, names)
+    probabilities, weights = explained.probabilities, explained.contributions
     del matrix
     # Largest first; ties in the order of the inputs, so the answer is reproducible.
     ranked = np.argsort(-np.abs(weights), axis=1, kind="stable")[:, :TOP_FACTORS]

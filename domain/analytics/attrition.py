@@ -315,18 +315,21 @@ def fit_tenant_model(
     horizon_months: int | None,
     threshold: float,
     calibration: Calibration = "isotonic",
+    ensemble: bool = True,
     outcome: dict[str, Any] | None = None,
 ) -> TrainedModel:
     """Cross-validate the pipeline on a tenant's snapshot rows in folds that keep each
     person's rows together, report on fairness at `threshold`, then fit it on all rows.
 
-    `outcome` adds kind-specific figures to the stored metrics.
+    `ensemble` as in `attrition_pipeline`; `outcome` adds kind-specific figures to the
+    stored metrics.
     """
     template = attrition_pipeline(
         numeric=[FEATURES.index(c) for c in NUMERIC],
         skewed=[FEATURES.index(c) for c in SKEWED],
         categorical=[FEATURES.index(c) for c in CATEGORICAL],
         calibration=calibration,
+        ensemble=ensemble,
     )
     groups = np.array([str(e) for e in data.employees])
     folds = StratifiedGroupKFold(n_splits=FOLDS, shuffle=True, random_state=0)
@@ -346,6 +349,7 @@ def fit_tenant_model(
     metrics = {
         "model": MODEL_DESCRIPTION,
         "calibration_method": calibration,
+        "calibration_ensemble": ensemble,
         "cross_validation": {"kind": "stratified group k-fold (by person)", "folds": FOLDS},
         "rows": int(data.outcomes.size),
         "positive_rows": int(data.outcomes.sum()),
