@@ -412,6 +412,77 @@ async def test_an_exit_completes_over_a_reversed_payment_even_one_recorded_befor
         assert (found["status"], found["outstanding"]) == ("cancelled", {"amount": "0.00"})
 
 
+async def test_finance_and_hr_cannot_move_the_money_of_their_own_advances(
+    gql: GraphQLClient, company: Company
+) -> None:
+    # The accountant's chain: the finance manager, then finance (the controller).
+    own = await submitted(gql, company, "accountant", "2000", "Audit in Chengdu")
+    manager_step, finance_step = (await read(gql, company, own))["approvalChain"]
+    for who, step in (("fin_mgr", manager_step), ("controller", finance_step)):
+        done = await call(
+            gql,
+            company.token(who),
+            "decideApproval",
+            {"stepId": step["id"], "approve": True},
+            select="step { status }",
+        )
+        assert done["userErrors"] == [], done
+    accountant = company.token("accountant")
+    pay_own = await call(
+        gql, accountant, "disburseAdvance", {"advanceId": own, "idempotencyKey": f"own-{own}"}
+    )
+    paid = await call(
+        gql,
+        company.token("controller"),
+        "disburseAdvance",
+        {"advanceId": own, "idempotencyKey": f"pay-{own}"},
+    )
+    (payment,) = (await read(gql, company, own))["entries"]
+    hr_own = await approved_and_paid(gql, company, "op2", "500", "Job fair stand")
+    money = {"amount": {"amount": "2000"}, "occurredOn": "2026-12-01"}
+
+    refusals = [
+        pay_own,
+        await call(gql, accountant, "recordReturn", {"advanceId": own, **money}),
+        await call(gql, accountant, "recordPayrollDeduction", {"advanceId": own, **money}),
+        await call(
+            gql,
+            accountant,
+            "createRepaymentPlan",
+            {"advanceId": own, "instalments": 2, "startsOn": "2027-01-15"},
+        ),
+        await call(
+            gql, accountant, "reverseLedgerEntry", {"entryId": payment["id"], "reason": "x"}
+        ),
+        await call(
+            gql,
+            company.token("hr2"),
+            "recordPayrollDeduction",
+            {"advanceId": hr_own, "amount": {"amount": "500"}, "occurredOn": "2026-12-01"},
+        ),
+    ]
+    # Their own route stays open: receipts, like any employee.
+    claimed = await call(
+        gql,
+        accountant,
+        "submitExpenseClaim",
+        {
+            "advanceId": own,
+            "lines": [{"spentOn": "2026-11-20", "category": "travel", "amount": {"amount": "300"}}],
+        },
+        select="advance { status outstanding { amount } }",
+    )
+
+    assert paid["userErrors"] == []
+    own_advance = error(None, "FORBIDDEN", "You cannot do this on your own advance.")
+    assert refusals == [{"advance": None, "userErrors": [own_advance]}] * 6
+    assert claimed == {
+        "advance": {"status": "partially_settled", "outstanding": {"amount": "1700.00"}},
+        "userErrors": [],
+    }
+    assert (await read(gql, company, hr_own))["outstanding"] == {"amount": "500.00"}
+
+
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     gql: GraphQLClient, company: Company
 ) -> None:

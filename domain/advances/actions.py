@@ -345,6 +345,7 @@ async def disburse_advance(
         named = f"disburse:{current_tenant().id}:{key}"
         await session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(named, 0))))
         advance = await _visible(session, actor, advance_id)
+        _require_not_own(actor, advance)
         existing = await session.scalar(
             select(LedgerEntry).where(LedgerEntry.idempotency_key == key)
         )
@@ -401,6 +402,8 @@ async def submit_expense_claim(
         raise DomainError(N_("A claim needs at least one line."), field="lines")
     async with tenant_session() as session:
         advance = await _visible(session, actor, advance_id)
+        # TODO(#4): a claim settles at once, unreviewed; its owner may file it (that is the
+        # route), but nobody checks the receipts before the debt goes down.
         _require_requester_or_finance(actor, advance)
         _require_money_out(advance)
         claim = ExpenseClaim(
@@ -498,6 +501,7 @@ async def create_repayment_plan(
     require_any_role(actor, "finance", "hr", "admin")
     async with tenant_session() as session:
         advance = await _visible(session, actor, advance_id)
+        _require_not_own(actor, advance)
         _require_money_out(advance)
         earlier = (await plan_progress(session, [advance.id]))[advance.id]
         if any(p.status == "active" for p in earlier):
@@ -611,6 +615,7 @@ async def reverse_entry(actor: Viewer, entry_id: uuid.UUID, *, reason: str) -> L
         advance = await _locked(session, original.advance_id)
         if not await _sees(session, actor, advance):
             raise NotFound(N_("The ledger entry does not exist."), field="entryId")
+        _require_not_own(actor, advance)
         if original.kind == "reversal":
             raise DomainError(N_("A reversal cannot itself be reversed."), field="entryId")
         if await _is_reversed(session, original):
@@ -797,6 +802,7 @@ async def _settle(
 ) -> LedgerEntry:
     async with tenant_session() as session:
         advance = await _visible(session, actor, advance_id)
+        _require_not_own(actor, advance)
         _require_money_out(advance)
         if money.amount <= 0:
             # A negative return would raise the debt: that is a reversal's job.
