@@ -33,7 +33,7 @@ import dataclasses
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -394,7 +394,15 @@ def evaluate_attrition(
     )
 
 
-def column_indices(spec: TableSpec = IBM) -> dict[str, list[int]]:
+class ColumnIndices(TypedDict):
+    """`attrition_pipeline`'s column arguments."""
+
+    numeric: list[int]
+    skewed: list[int]
+    categorical: list[int]
+
+
+def column_indices(spec: TableSpec = IBM) -> ColumnIndices:
     """Where each kind of feature sits in the feature matrix (spec.features order)."""
     features = spec.features
     return {
