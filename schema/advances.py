@@ -987,10 +987,6 @@ class ClearClearanceItemInput:
     resolution: str
 
 
-def _money_in(value: MoneyInput, currency: str | None = None) -> DomainMoney:
-    return DomainMoney.of(value.amount, value.currency or currency or "")
-
-
 async def _advance_payload(context: RequestContext, run: Any) -> AdvancePayload:
     """The advance after the mutation (`run` returns it or its key), read as the viewer
     may see it: null if they may not, as on the read path."""
@@ -999,12 +995,6 @@ async def _advance_payload(context: RequestContext, run: Any) -> AdvancePayload:
         return AdvancePayload(user_errors=errors)
     pk = done if isinstance(done, uuid.UUID) else done.id
     return AdvancePayload(advance=await load_advance(context, pk), user_errors=errors)
-
-
-async def _advance_currency(advance_id: uuid.UUID) -> str:
-    async with tenant_session() as session:
-        row = await session.get(AdvanceRow, advance_id)
-    return row.currency if row else ""
 
 
 @strawberry.type
@@ -1099,7 +1089,8 @@ class AdvanceMutations:
                 context.require_viewer(),
                 pk,
                 idempotency_key=input.idempotency_key,
-                paid=_money_in(input.paid, await _advance_currency(pk)) if input.paid else None,
+                paid=input.paid.amount if input.paid else None,
+                paid_currency=input.paid.currency if input.paid else None,
                 occurred_on=input.occurred_on,
             )
             return pk
@@ -1114,7 +1105,6 @@ class AdvanceMutations:
 
         async def run() -> AdvanceRow | uuid.UUID:
             pk = decode_id(input.advance_id, "Advance", context, "advanceId")
-            currency = await _advance_currency(pk)
             await actions.submit_expense_claim(
                 context.require_viewer(),
                 pk,
@@ -1123,7 +1113,7 @@ class AdvanceMutations:
                         spent_on=line.spent_on,
                         category=line.category,
                         amount=line.amount.amount,
-                        currency=line.amount.currency or currency,
+                        currency=line.amount.currency,
                         receipt_reference=line.receipt_reference,
                     )
                     for line in input.lines
@@ -1142,7 +1132,8 @@ class AdvanceMutations:
             await actions.record_return(
                 context.require_viewer(),
                 pk,
-                money=_money_in(input.amount, await _advance_currency(pk)),
+                amount=input.amount.amount,
+                currency=input.amount.currency,
                 occurred_on=input.occurred_on,
                 method=input.method,
             )
@@ -1161,7 +1152,8 @@ class AdvanceMutations:
             await actions.record_payroll_deduction(
                 context.require_viewer(),
                 pk,
-                money=_money_in(input.amount, await _advance_currency(pk)),
+                amount=input.amount.amount,
+                currency=input.amount.currency,
                 occurred_on=input.occurred_on,
                 reason=input.reason,
             )

@@ -483,6 +483,30 @@ async def test_finance_and_hr_cannot_move_the_money_of_their_own_advances(
     assert (await read(gql, company, hr_own))["outstanding"] == {"amount": "500.00"}
 
 
+@pytest.mark.parametrize(
+    ("mutation", "extra"),
+    [
+        ("recordReturn", {"amount": {"amount": "10"}, "occurredOn": "2026-12-01"}),
+        ("recordPayrollDeduction", {"amount": {"amount": "10"}, "occurredOn": "2026-12-01"}),
+        ("disburseAdvance", {"idempotencyKey": "nowhere", "paid": {"amount": "10"}}),
+    ],
+)
+async def test_money_for_an_advance_that_does_not_exist_is_not_found(
+    gql: GraphQLClient, company: Company, mutation: str, extra: dict[str, Any]
+) -> None:
+    found = await call(
+        gql,
+        company.token("accountant"),
+        mutation,
+        {"advanceId": missing_advance(company), **extra},
+    )
+
+    assert found == {
+        "advance": None,
+        "userErrors": [error("advanceId", "NOT_FOUND", "The advance does not exist.")],
+    }
+
+
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     gql: GraphQLClient, company: Company
 ) -> None:

@@ -332,10 +332,13 @@ async def disburse_advance(
     advance_id: uuid.UUID,
     *,
     idempotency_key: str,
-    paid: Money | None = None,
+    paid: Decimal | None = None,
+    paid_currency: str | None = None,
     occurred_on: dt.date | None = None,
 ) -> LedgerEntry:
-    """Record finance paying out an approved advance; the same key twice pays once."""
+    """Record finance paying out an approved advance; the same key twice pays once.
+
+    `paid` is what left the bank when it differs in currency (default: the advance's)."""
     require_any_role(actor, *FINANCE)
     key = required_text(idempotency_key, "idempotencyKey", max_length=128)
     async with tenant_session() as session:
@@ -366,12 +369,17 @@ async def disburse_advance(
         today = await _branch_today(session, advance)
         await _require_staying(session, advance, today)
         day = occurred_on or today
+        money = (
+            Money.of(paid, paid_currency or advance.currency, field="paid")
+            if paid is not None
+            else Money(advance.amount, advance.currency)
+        )
         entry = await _entry(
             session,
             actor,
             advance,
             "disbursement",
-            paid or Money(advance.amount, advance.currency),
+            money,
             day,
             sign=1,
             idempotency_key=key,
@@ -390,7 +398,7 @@ class ClaimLine:
     spent_on: dt.date
     category: str
     amount: Decimal
-    currency: str
+    currency: str | None = None  # default: the advance's currency
     receipt_reference: str | None = None
 
 
@@ -418,7 +426,9 @@ async def submit_expense_claim(
         total = Decimal(0)
         for index, line in enumerate(lines):
             field = f"lines.{index}"
-            money = Money.of(line.amount, line.currency, field=f"{field}.amount")
+            money = Money.of(
+                line.amount, line.currency or advance.currency, field=f"{field}.amount"
+            )
             if money.amount <= 0:
                 raise DomainError(N_("The amount must be above zero."), field=f"{field}.amount")
             session.add(
@@ -468,29 +478,39 @@ async def record_return(
     actor: Viewer,
     advance_id: uuid.UUID,
     *,
-    money: Money,
+    amount: Decimal,
+    currency: str | None = None,
     occurred_on: dt.date,
     method: str = "bank",
 ) -> LedgerEntry:
-    """The employee paid unspent money back (cash or bank transfer)."""
+    """The employee paid unspent money back (cash or bank transfer); `currency` defaults
+    to the advance's."""
     require_any_role(actor, *FINANCE)
     if method not in ("cash", "bank"):
         raise DomainError(N_("The method is cash or bank."), field="method")
-    return await _settle(actor, advance_id, "return", money, occurred_on, f"{method} return")
+    return await _settle(
+        actor, advance_id, "return", (amount, currency), occurred_on, f"{method} return"
+    )
 
 
 async def record_payroll_deduction(
     actor: Viewer,
     advance_id: uuid.UUID,
     *,
-    money: Money,
+    amount: Decimal,
+    currency: str | None = None,
     occurred_on: dt.date,
     reason: str | None = None,
 ) -> LedgerEntry:
     """Recover part of an advance from pay (an instalment, or the final pay)."""
     require_any_role(actor, "finance", "hr", "admin")
     return await _settle(
-        actor, advance_id, "payroll_deduction", money, occurred_on, reason or "payroll deduction"
+        actor,
+        advance_id,
+        "payroll_deduction",
+        (amount, currency),
+        occurred_on,
+        reason or "payroll deduction",
     )
 
 
@@ -796,14 +816,18 @@ async def _settle(
     actor: Viewer,
     advance_id: uuid.UUID,
     kind: str,
-    money: Money,
+    given: tuple[Decimal, str | None],
     occurred_on: dt.date,
     reason: str,
 ) -> LedgerEntry:
+    """Record money coming back; `given` is the amount and its currency (default: the
+    advance's), read once the advance is known."""
     async with tenant_session() as session:
         advance = await _visible(session, actor, advance_id)
         _require_not_own(actor, advance)
         _require_money_out(advance)
+        amount, currency = given
+        money = Money.of(amount, currency or advance.currency)
         if money.amount <= 0:
             # A negative return would raise the debt: that is a reversal's job.
             raise DomainError(N_("The amount must be above zero."), field="amount")
