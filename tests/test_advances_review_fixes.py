@@ -483,6 +483,74 @@ async def test_finance_and_hr_cannot_move_the_money_of_their_own_advances(
     assert (await read(gql, company, hr_own))["outstanding"] == {"amount": "500.00"}
 
 
+TOO_LARGE = "The amount must be less than 1,000,000,000,000."
+
+
+@pytest.mark.parametrize("amount", ["1e30", "99999999999999999999", "-1e30"])
+async def test_an_amount_beyond_what_an_advance_holds_is_refused(
+    gql: GraphQLClient, company: Company, amount: str
+) -> None:
+    requested = await drafted(gql, company, "rep0", amount)
+
+    assert requested == {"advance": None, "userErrors": [error("amount", "INVALID", TOO_LARGE)]}
+
+
+async def test_huge_returns_limits_and_rates_and_far_plans_are_refused(
+    gql: GraphQLClient, company: Company
+) -> None:
+    advance_id = await approved_and_paid(gql, company, "rep5", "1200", "Trade fair")
+    today = shanghai_today()
+    rule = {"minRank": 1, "maxRank": 4, "currency": "CNY"}
+
+    returned = await call(
+        gql,
+        company.token("accountant"),
+        "recordReturn",
+        {"advanceId": advance_id, "amount": {"amount": "1e30"}, "occurredOn": "2026-12-01"},
+    )
+    matrix = await call(
+        gql,
+        company.token("admin"),
+        "setAuthorityMatrix",
+        {"rules": [rule | {"approvalLimit": "1e40"}]},
+        select="ruleCount",
+    )
+    rates = [
+        await call(
+            gql,
+            company.token("accountant"),
+            "setExchangeRate",
+            {"base": "USD", "quote": "CNY", "rate": rate, "validFrom": "2026-01-01"},
+            select="ok",
+        )
+        for rate in ("1e20", "1e-20", "0")
+    ]
+    planned = await call(
+        gql,
+        company.token("accountant"),
+        "createRepaymentPlan",
+        {"advanceId": advance_id, "instalments": 12, "startsOn": "9999-06-30"},
+    )
+
+    assert returned == {"advance": None, "userErrors": [error("amount", "INVALID", TOO_LARGE)]}
+    assert matrix == {
+        "ruleCount": 0,
+        "userErrors": [error("rules.0.approvalLimit", "INVALID", TOO_LARGE)],
+    }
+    bad_rate = error("rate", "INVALID", "A rate is between 0.000001 and 1,000,000.")
+    assert rates == [{"ok": False, "userErrors": [bad_rate]}] * 3
+    earliest = today.replace(year=today.year - 1)
+    latest = today.replace(year=today.year + 5)
+    assert planned == {
+        "advance": None,
+        "userErrors": [
+            error("startsOn", "INVALID", f"A plan starts between {earliest} and {latest}.")
+        ],
+    }
+    found = await read(gql, company, advance_id)
+    assert (found["status"], found["outstanding"]) == ("disbursed", {"amount": "1200.00"})
+
+
 @pytest.mark.parametrize(
     ("mutation", "extra"),
     [

@@ -17,7 +17,7 @@ from sqlalchemy import false, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock, outbox
-from domain.advances import ledger
+from domain.advances import bounds, ledger
 from domain.advances.authority import check_request, may_approve
 from domain.advances.chain import placements, plan_chain
 from domain.advances.models import (
@@ -108,7 +108,7 @@ async def request_advance(actor: Viewer, data: AdvanceRequest) -> Advance:
             )
         branch = await session.get(Branch, place.branch_id)
         assert branch is not None
-        money = Money.of(data.amount, data.currency or branch.currency)
+        money = bounds.money(data.amount, data.currency or branch.currency)
         if money.amount <= 0:
             raise DomainError(N_("The amount must be above zero."), field="amount")
         branch_today = clock.local_today(branch.time_zone)
@@ -212,7 +212,7 @@ async def preview_chain(
             raise DomainError(N_("The employee has no branch today."), field="employeeId")
         branch = await session.get(Branch, place.branch_id)
         assert branch is not None
-        money = Money.of(amount, currency or branch.currency)
+        money = bounds.money(amount, currency or branch.currency)
         return await plan_chain(
             session,
             requester_id=employee_id,
@@ -370,7 +370,9 @@ async def disburse_advance(
         await _require_staying(session, advance, today)
         day = occurred_on or today
         money = (
-            Money.of(paid, paid_currency or advance.currency, field="paid")
+            bounds.money(
+                paid, paid_currency or advance.currency, field="paid", currency_field="paid"
+            )
             if paid is not None
             else Money(advance.amount, advance.currency)
         )
@@ -383,6 +385,7 @@ async def disburse_advance(
             day,
             sign=1,
             idempotency_key=key,
+            field="paid",
         )
         if entry.amount != advance.amount:
             raise DomainError(
@@ -426,8 +429,11 @@ async def submit_expense_claim(
         total = Decimal(0)
         for index, line in enumerate(lines):
             field = f"lines.{index}"
-            money = Money.of(
-                line.amount, line.currency or advance.currency, field=f"{field}.amount"
+            money = bounds.money(
+                line.amount,
+                line.currency or advance.currency,
+                field=f"{field}.amount",
+                currency_field=f"{field}.amount.currency",
             )
             if money.amount <= 0:
                 raise DomainError(N_("The amount must be above zero."), field=f"{field}.amount")
@@ -453,6 +459,7 @@ async def submit_expense_claim(
                 line.spent_on,
                 sign=-1,
                 claim_id=claim.id,
+                field=f"{field}.amount",
             )
             total -= entry.amount
         claim.total = total
@@ -523,6 +530,7 @@ async def create_repayment_plan(
         advance = await _visible(session, actor, advance_id)
         _require_not_own(actor, advance)
         _require_money_out(advance)
+        bounds.plan_start(starts_on, await _branch_today(session, advance))
         earlier = (await plan_progress(session, [advance.id]))[advance.id]
         if any(p.status == "active" for p in earlier):
             # Two live plans would both count the same deductions.
@@ -693,11 +701,13 @@ async def set_authority_matrix(
             raise DomainError(N_("Unknown kind of advance."), field=f"{field}.kind")
         currency = currency_code(rule.currency, field=f"{field}.currency")
         amounts = {
-            name: Money.of(value, currency).amount if value is not None else None
-            for name, value in (
-                ("max_single_amount", rule.max_single_amount),
-                ("max_outstanding", rule.max_outstanding),
-                ("approval_limit", rule.approval_limit),
+            name: bounds.money(value, currency, field=f"{field}.{input_name}").amount
+            if value is not None
+            else None
+            for name, input_name, value in (
+                ("max_single_amount", "maxSingleAmount", rule.max_single_amount),
+                ("max_outstanding", "maxOutstanding", rule.max_outstanding),
+                ("approval_limit", "approvalLimit", rule.approval_limit),
             )
         }
         if any(v is not None and v < 0 for v in amounts.values()):
@@ -750,13 +760,11 @@ async def set_exchange_rate(
     source: str | None = None,
 ) -> ExchangeRate:
     require_any_role(actor, *FINANCE)
-    if rate <= 0:
-        raise DomainError(N_("A rate is above zero."), field="rate")
     row = ExchangeRate(
         id=uuid.uuid4(),
         base_currency=currency_code(base, field="base"),
         quote_currency=currency_code(quote, field="quote"),
-        rate=rate,
+        rate=bounds.rate(rate),
         valid_from=valid_from,
         source=optional_text(source, "source"),
     )
@@ -775,7 +783,7 @@ async def set_exchange_rate(
             action="exchange_rate.set",
             entity_type="exchange_rate",
             entity_id=f"{base}/{quote}",
-            after={"rate": rate, "valid_from": valid_from},
+            after={"rate": row.rate, "valid_from": valid_from},
         )
     return row
 
@@ -827,7 +835,7 @@ async def _settle(
         _require_not_own(actor, advance)
         _require_money_out(advance)
         amount, currency = given
-        money = Money.of(amount, currency or advance.currency)
+        money = bounds.money(amount, currency or advance.currency)
         if money.amount <= 0:
             # A negative return would raise the debt: that is a reversal's job.
             raise DomainError(N_("The amount must be above zero."), field="amount")
@@ -857,9 +865,11 @@ async def _entry(
     reason: str | None = None,
     idempotency_key: str | None = None,
     claim_id: uuid.UUID | None = None,
+    field: str = "amount",
 ) -> LedgerEntry:
     """Append an entry in the advance's currency, converting (and recording how) if needed."""
     conversion = await convert(session, money, advance.currency, occurred_on)
+    bounds.held(conversion.result, field=field)
     foreign = conversion.rate is not None
     entry = LedgerEntry(
         id=uuid.uuid4(),
