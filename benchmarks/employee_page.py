@@ -248,7 +248,10 @@ async def main(runs: int, people_count: int) -> None:
         api = create_app(keep_spares=False)
         app = Starlette(routes=[Mount("/bare", bare_app(pool, tenant.schema)), Mount("/", api)])
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bench") as client:
+        async with (
+            api.router.lifespan_context(api),  # as uvicorn starts it
+            httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+        ):
             login = await client.post(
                 "/graphql",
                 headers={"X-Tenant": "bench"},

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -87,6 +88,10 @@ def create_app(settings: Settings | None = None, *, keep_spares: bool = True) ->
         keeper = None
         if keep_spares and settings.spare_schemas > 0:
             keeper = asyncio.create_task(_keep_spares(settings))
+        # What is loaded by now (schema, mappers, scikit-learn) lives as long as the
+        # process: moved out of the collector's reach, it is no longer walked by the
+        # collections a request's garbage sets off (about 3 ms of a page of employees).
+        gc.freeze()
         try:
             yield
         finally:
