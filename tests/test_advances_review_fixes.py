@@ -575,6 +575,71 @@ async def test_money_for_an_advance_that_does_not_exist_is_not_found(
     }
 
 
+@pytest.mark.parametrize("currency", ["XAU", "XXX"])
+async def test_advances_and_rates_are_in_money_not_gold_or_no_currency(
+    gql: GraphQLClient, company: Company, currency: str
+) -> None:
+    requested = await drafted(gql, company, "rep0", "100", currency)
+    rate = await call(
+        gql,
+        company.token("accountant"),
+        "setExchangeRate",
+        {"base": currency, "quote": "CNY", "rate": "4000", "validFrom": "2026-01-01"},
+        select="ok",
+    )
+
+    message = f"{currency} is not a currency money is paid in."
+    assert requested == {"advance": None, "userErrors": [error("currency", "INVALID", message)]}
+    assert rate == {"ok": False, "userErrors": [error("base", "INVALID", message)]}
+
+
+async def test_the_matrix_refuses_negative_counts_and_ranks_and_rates_refuse_one_currency(
+    gql: GraphQLClient, company: Company
+) -> None:
+    rule = {"minRank": 1, "maxRank": 4, "currency": "CNY"}
+
+    refused = [
+        await call(
+            gql,
+            company.token("admin"),
+            "setAuthorityMatrix",
+            {"rules": [rule | change]},
+            select="ruleCount",
+        )
+        for change in ({"maxOpenAdvances": -1}, {"minRank": -1})
+    ]
+    same = await call(
+        gql,
+        company.token("accountant"),
+        "setExchangeRate",
+        {"base": "USD", "quote": "usd", "rate": "2", "validFrom": "2026-01-01"},
+        select="ok",
+    )
+
+    assert refused == [
+        {
+            "ruleCount": 0,
+            "userErrors": [
+                error(
+                    "rules.0.maxOpenAdvances",
+                    "INVALID",
+                    "The number of open advances is 0 or more.",
+                )
+            ],
+        },
+        {
+            "ruleCount": 0,
+            "userErrors": [error("rules.0.minRank", "INVALID", "A rank is 0 or more.")],
+        },
+    ]
+    assert same == {
+        "ok": False,
+        "userErrors": [
+            error("quote", "INVALID", "A rate converts between two different currencies.")
+        ],
+    }
+
+
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     gql: GraphQLClient, company: Company
 ) -> None:

@@ -38,7 +38,7 @@ from domain.advances.queries import may_see
 from domain.advances.rates import convert
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.identity.actions import Viewer
-from domain.money import Money, currency_code
+from domain.money import Money
 from domain.organisation.models import Branch
 from domain.people.models import Employee
 from domain.permissions import HR_WRITERS, require_any_role
@@ -695,11 +695,17 @@ async def set_authority_matrix(
     built = []
     for index, rule in enumerate(rules):
         field = f"rules.{index}"
+        if rule.min_rank < 0:
+            raise DomainError(N_("A rank is 0 or more."), field=f"{field}.minRank")
         if rule.min_rank > rule.max_rank:
             raise DomainError(N_("The lowest rank is above the highest."), field=f"{field}.minRank")
         if rule.kind is not None and rule.kind not in KINDS:
             raise DomainError(N_("Unknown kind of advance."), field=f"{field}.kind")
-        currency = currency_code(rule.currency, field=f"{field}.currency")
+        if rule.max_open_advances is not None and rule.max_open_advances < 0:
+            raise DomainError(
+                N_("The number of open advances is 0 or more."), field=f"{field}.maxOpenAdvances"
+            )
+        currency = bounds.money_currency(rule.currency, field=f"{field}.currency")
         amounts = {
             name: bounds.money(value, currency, field=f"{field}.{input_name}").amount
             if value is not None
@@ -760,10 +766,14 @@ async def set_exchange_rate(
     source: str | None = None,
 ) -> ExchangeRate:
     require_any_role(actor, *FINANCE)
+    base_code = bounds.money_currency(base, field="base")
+    quote_code = bounds.money_currency(quote, field="quote")
+    if base_code == quote_code:
+        raise DomainError(N_("A rate converts between two different currencies."), field="quote")
     row = ExchangeRate(
         id=uuid.uuid4(),
-        base_currency=currency_code(base, field="base"),
-        quote_currency=currency_code(quote, field="quote"),
+        base_currency=base_code,
+        quote_currency=quote_code,
         rate=bounds.rate(rate),
         valid_from=valid_from,
         source=optional_text(source, "source"),
@@ -782,7 +792,7 @@ async def set_exchange_rate(
             actor_id=actor.id,
             action="exchange_rate.set",
             entity_type="exchange_rate",
-            entity_id=f"{base}/{quote}",
+            entity_id=f"{base_code}/{quote_code}",
             after={"rate": row.rate, "valid_from": valid_from},
         )
     return row

@@ -1,5 +1,5 @@
-"""What the advances area accepts: amounts its columns hold, sensible exchange rates and
-dates that stay on the calendar.
+"""What the advances area accepts: money in real currencies, amounts its columns hold,
+sensible exchange rates and dates that stay on the calendar.
 
 Each check raises a `DomainError` naming the input field, so an absurd input is a clear
 user error rather than an overflow in the database or in `decimal`.
@@ -8,8 +8,13 @@ user error rather than an overflow in the database or in `decimal`.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import ROUND_HALF_UP, Decimal
 
+from babel.core import get_global
+from babel.numbers import get_territory_currencies
+
+from domain import clock
 from domain.errors import DomainError
 from domain.money import Money, currency_code
 from i18n import N_
@@ -29,11 +34,33 @@ PLAN_START_YEARS_BACK = 1
 PLAN_START_YEARS_AHEAD = 5
 
 
+@functools.cache
+def _tender() -> frozenset[str]:
+    """Currencies that are legal tender somewhere today, as CLDR records them: no
+    precious metals (XAU), funds (CLF), testing or "no currency" codes (XTS, XXX), and no
+    currency that has been withdrawn (DEM)."""
+    today = clock.now().date()
+    found: set[str] = set()
+    for territory in get_global("territory_currencies"):
+        found.update(get_territory_currencies(territory, today, tender=True))
+    return frozenset(found)
+
+
+def money_currency(value: str, *, field: str = "currency") -> str:
+    """An ISO 4217 code of a currency people are paid in, or a `DomainError`."""
+    code = currency_code(value, field=field)
+    if code not in _tender():
+        raise DomainError(
+            N_("{value} is not a currency money is paid in."), field=field, value=code
+        )
+    return code
+
+
 def money(
     amount: Decimal, currency: str, *, field: str = "amount", currency_field: str = "currency"
 ) -> Money:
     """`amount` in `currency` at its minor unit, within what an advance may hold."""
-    code = currency_code(currency, field=currency_field)
+    code = money_currency(currency, field=currency_field)
     # copy_abs ignores the decimal context, so even 1e999999999 compares without raising.
     if amount.is_finite() and amount.copy_abs() >= MAX_AMOUNT:
         raise DomainError(
