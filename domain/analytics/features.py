@@ -431,12 +431,8 @@ async def _expense_habits(
     """Claim lines, missing receipts and late receipts per employee: one query."""
     if not cutoffs:
         return {}
-    # A claim's entries are reached through its advance (indexed), not through the
-    # claim id, which has no index of its own.
-    # TODO(#6): expense_claims(advance_id) and expense_claim_lines(claim_id) have no index
-    # either (migration t0003), so one employee's re-score reads both tables whole; cheap
-    # while claims are few, not with hundreds of thousands. A tenant migration should add
-    # them.
+    # Claims are reached from their advance and lines from their claim through the
+    # indexes of migration t0010, so one employee's re-score reads only their rows.
     statement = f"""
         WITH cutoffs AS (
           SELECT * FROM unnest(:branch_ids, :cutoffs) AS c(branch_id, cutoff)
