@@ -640,6 +640,29 @@ async def test_the_matrix_refuses_negative_counts_and_ranks_and_rates_refuse_one
     }
 
 
+async def test_cancelling_a_rejected_advance_says_it_is_closed(
+    gql: GraphQLClient, company: Company
+) -> None:
+    advance_id = await submitted(gql, company, "rep6", "500", "Rejected lunch")
+    (first_step, *_) = (await read(gql, company, advance_id))["approvalChain"]
+    approver = {company.ids[k]: k for k in ("mgr1", "mgr2", "mgr3")}[first_step["approver"]["id"]]
+    rejected = await call(
+        gql,
+        company.token(approver),
+        "decideApproval",
+        {"stepId": first_step["id"], "approve": False, "comment": "Not this quarter"},
+        select="advance { status }",
+    )
+
+    cancelled = await call(gql, company.token("hr"), "cancelAdvance", {"advanceId": advance_id})
+
+    assert rejected["advance"] == {"status": "rejected"}
+    assert cancelled == {
+        "advance": None,
+        "userErrors": [error("id", "INVALID", "This advance is already closed.")],
+    }
+
+
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     gql: GraphQLClient, company: Company
 ) -> None:

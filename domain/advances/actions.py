@@ -226,6 +226,8 @@ async def cancel_advance(actor: Viewer, advance_id: uuid.UUID, reason: str | Non
     async with tenant_session() as session:
         advance = await _locked(session, advance_id)
         _require_requester_or_hr(actor, advance)
+        if advance.status in ("rejected", "cancelled"):
+            raise DomainError(N_("This advance is already closed."), field="id")
         if advance.status not in ("draft", "submitted", "approved"):
             raise DomainError(
                 N_("Money has moved; settle or write the advance off instead."), field="id"
