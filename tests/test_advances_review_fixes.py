@@ -663,6 +663,27 @@ async def test_cancelling_a_rejected_advance_says_it_is_closed(
     }
 
 
+async def test_approvals_are_not_delegated_to_someone_leaving(
+    gql: GraphQLClient, company: Company
+) -> None:
+    await resign(gql, company, "op5")
+
+    delegated = await call(
+        gql,
+        company.token("sales_head"),
+        "delegateApprovals",
+        {"delegateId": company.ids["op5"], "startsOn": "2026-12-01", "endsOn": "2027-12-31"},
+        select="ok",
+    )
+
+    assert delegated == {
+        "ok": False,
+        "userErrors": [
+            error("delegateId", "INVALID", "Approvals can only be delegated to a current employee.")
+        ],
+    }
+
+
 async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     gql: GraphQLClient, company: Company
 ) -> None:

@@ -306,6 +306,12 @@ async def delegate_approvals(
     async with tenant_session() as session:
         if await session.get(Employee, delegate_id) is None:
             raise NotFound(N_("The employee does not exist."), field="delegateId")
+        today = clock.local_today(await _tenant_zone(session))
+        place = (await placements(session, {delegate_id}, today)).get(delegate_id)
+        if place is None or place.status not in STAYING:
+            raise DomainError(
+                N_("Approvals can only be delegated to a current employee."), field="delegateId"
+            )
         delegation = Delegation(
             id=uuid.uuid4(),
             delegator_id=actor.employee_id,
