@@ -717,3 +717,32 @@ async def test_a_delegate_sees_the_advance_of_the_step_they_decide(
     assert mine in by_delegate["data"]["approvalInbox"]["items"]
     assert mine in by_approver["data"]["approvalInbox"]["items"]
     assert by_colleague == {"data": {"advance": None}}
+
+
+async def test_a_claim_has_at_most_200_lines(gql: GraphQLClient, company: Company) -> None:
+    advance_id = await approved_and_paid(gql, company, "rep8", "5000", "Long roadshow")
+    line = {"spentOn": "2026-11-02", "category": "meals", "amount": {"amount": "1"}}
+
+    too_long = await call(
+        gql,
+        company.token("accountant"),
+        "submitExpenseClaim",
+        {"advanceId": advance_id, "lines": [line] * 201},
+    )
+    longest = await call(
+        gql,
+        company.token("accountant"),
+        "submitExpenseClaim",
+        {"advanceId": advance_id, "lines": [line] * 200},
+        select="advance { outstanding { amount } }",
+    )
+
+    assert too_long == {
+        "advance": None,
+        "userErrors": [
+            error(
+                "lines", "INVALID", "A claim has at most 200 lines; split it into several claims."
+            )
+        ],
+    }
+    assert longest == {"advance": {"outstanding": {"amount": "4800.00"}}, "userErrors": []}

@@ -419,6 +419,13 @@ async def submit_expense_claim(
     """Settle an advance with receipts. Spending beyond the balance is reimbursed."""
     if not lines:
         raise DomainError(N_("A claim needs at least one line."), field="lines")
+    if len(lines) > bounds.MAX_CLAIM_LINES:
+        # Each line is an entry written under the advance's lock: a long claim holds it.
+        raise DomainError(
+            N_("A claim has at most {count} lines; split it into several claims."),
+            field="lines",
+            count=bounds.MAX_CLAIM_LINES,
+        )
     async with tenant_session() as session:
         advance = await _visible(session, actor, advance_id)
         # TODO(#4): a claim settles at once, unreviewed; its owner may file it (that is the
