@@ -746,3 +746,45 @@ async def test_a_claim_has_at_most_200_lines(gql: GraphQLClient, company: Compan
         ],
     }
     assert longest == {"advance": {"outstanding": {"amount": "4800.00"}}, "userErrors": []}
+
+
+async def test_aging_converts_with_the_inverse_rate_when_only_that_one_is_known(
+    gql: GraphQLClient, company: Company
+) -> None:
+    done = await call(
+        gql,
+        company.token("accountant"),
+        "setExchangeRate",
+        {"base": "CNY", "quote": "JPY", "rate": "20.5", "validFrom": "2026-01-01"},
+        select="ok",
+    )
+    assert done == {"ok": True, "userErrors": []}
+    advance_id = await approved_and_paid(
+        gql, company, "rep9", "10000", "Osaka expo", currency="JPY"
+    )
+    async with raw_session(company) as session:
+        # Time passes: due on 1 October (the API refuses a settlement date in the past).
+        await session.execute(
+            text("UPDATE advances SET expected_settlement_date = '2026-10-01' WHERE id = :id"),
+            {"id": pk(advance_id)},
+        )
+
+    body = await gql.execute(
+        """query { advanceAging(asOf: "2026-12-01") { group bucket
+             amount { amount currency } converted { amount currency } count } }""",
+        token=company.token("accountant"),
+    )
+
+    assert "errors" not in body, body
+    # 10,000 yen at 1 / 20.5 = 0.0487804878 yuan (ten decimals, half-up): 487.80 yuan.
+    yen = [r for r in body["data"]["advanceAging"] if r["amount"]["currency"] == "JPY"]
+    assert yen == [
+        {
+            "group": group,
+            "bucket": "61-90",
+            "amount": {"amount": "10000", "currency": "JPY"},
+            "converted": {"amount": "487.80", "currency": "CNY"},
+            "count": 1,
+        }
+        for group in ("branch", "org_unit")
+    ]

@@ -90,6 +90,11 @@ def rate(value: Decimal, *, field: str = "rate") -> Decimal:
     return value.quantize(RATE_EXPONENT, rounding=ROUND_HALF_UP)
 
 
+def inverse_rate(value: Decimal) -> Decimal:
+    """1 / `value`, rounded half-up to the ten decimals rates keep."""
+    return (Decimal(1) / value).quantize(RATE_EXPONENT, rounding=ROUND_HALF_UP)
+
+
 def years_from(day: dt.date, years: int) -> dt.date:
     """The same day `years` later (or earlier); 29 February falls on the 28th."""
     try:

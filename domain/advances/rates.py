@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.advances.bounds import inverse_rate
 from domain.advances.models import ExchangeRate
 from domain.errors import DomainError
 from domain.money import Money
@@ -30,7 +31,8 @@ async def rate_on(
 ) -> tuple[Decimal, dt.date]:
     """Units of `quote` per unit of `base` on `day`: the latest rate entered on or before it.
 
-    A rate entered the other way round (quote to base) serves too, inverted.
+    A rate entered the other way round (quote to base) serves too, inverted: 1 / rate,
+    rounded half-up to the ten decimals rates are kept with. The later of the two wins.
     """
     direct = await session.execute(
         select(ExchangeRate.rate, ExchangeRate.valid_from)
@@ -57,7 +59,7 @@ async def rate_on(
     if found and (flipped is None or found.valid_from >= flipped.valid_from):
         return found.rate, found.valid_from
     if flipped:
-        return Decimal(1) / flipped.rate, flipped.valid_from
+        return inverse_rate(flipped.rate), flipped.valid_from
     raise DomainError(
         N_("No exchange rate from {base} to {quote} is known on {day}."),
         field="currency",
