@@ -16,6 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.advance_fixtures import (
+    MATRIX,
     Company,
     add_user,
     approved_and_paid,
@@ -48,6 +49,21 @@ RATES = [
 async def company(engine: AsyncEngine, app: Any) -> Company:
     async with own_client(app) as gql:
         company = await build_company(engine, gql)
+        # The CEO asks for 100,000 below: the finance director, named above the matrix,
+        # approves what nobody's level covers when the CEO is the one asking.
+        await call(
+            gql,
+            company.token("admin"),
+            "setAuthorityMatrix",
+            MATRIX
+            | {
+                "namedApprovers": [
+                    {"role": "finance_director", "positionId": company.ids["fin_mgr_pos"]},
+                    {"role": "ceo", "positionId": company.ids["ceo_pos"]},
+                ]
+            },
+            select="ruleCount",
+        )
         await add_kuwait_office(gql, company)
         await add_user(gql, company, "kw1", ["employee"])
         await add_user(gql, company, "rep1", ["employee"], locale="ja_JP")

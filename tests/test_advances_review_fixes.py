@@ -788,3 +788,31 @@ async def test_aging_converts_with_the_inverse_rate_when_only_that_one_is_known(
         }
         for group in ("branch", "org_unit")
     ]
+
+
+async def test_a_request_nobody_available_may_approve_is_refused(
+    gql: GraphQLClient, company: Company
+) -> None:
+    # The CEO asks: nobody is above him, and he is the only approver named above the matrix.
+    requested = await drafted(gql, company, "ceo", "5000")
+    advance_id = requested["advance"]["id"]
+
+    previewed = await gql.execute(
+        "query($input: ApprovalChainPreviewInput!) { approvalChainPreview(input: $input) "
+        "{ role } }",
+        {"input": {"kind": "business", "amount": {"amount": "5000"}}},
+        token=company.token("ceo"),
+    )
+    refused = await call(gql, company.token("ceo"), "submitAdvance", {"advanceId": advance_id})
+
+    message = (
+        "Nobody available may approve this amount: an administrator can name an approver "
+        "above the authority matrix."
+    )
+    assert previewed["data"] is None
+    assert [(e["message"], e["extensions"]["code"]) for e in previewed["errors"]] == [
+        (message, "BAD_USER_INPUT")
+    ]
+    assert refused == {"advance": None, "userErrors": [error("amount", "INVALID", message)]}
+    found = await read(gql, company, advance_id)
+    assert (found["status"], found["approvalChain"]) == ("draft", [])

@@ -4,7 +4,9 @@ The chain is: the requester's manager (through the position line; a vacant posit
 up), the head of the requester's org unit, then, when the amount is beyond what those
 approvers' levels may approve, the first holder further up the line whose level may, or
 else the tenant's named approvers above the matrix (e.g. finance director, CEO); finally
-finance. Nobody approves their own request, and nobody appears twice.
+finance. Nobody approves their own request, and nobody appears twice. A request that
+nobody available may approve (no level covers it and no named approver is left) is
+refused rather than left to finance alone.
 """
 
 from __future__ import annotations
@@ -154,6 +156,7 @@ async def plan_chain(
             steps.append(PlannedStep("escalation", escalated, None, "approval limit"))
             taken.add(escalated)
         else:
+            named_steps = 0
             for named in await get_setting(session, "advances.named_approvers"):
                 holder = await _holder(session, uuid.UUID(named["position_id"]), day, taken)
                 if holder is not None:
@@ -163,6 +166,17 @@ async def plan_chain(
                         )
                     )
                     taken.add(holder)
+                    named_steps += 1
+            if not named_steps:
+                # Finance alone would then decide an amount nobody's authority covers (the
+                # CEO asking, with only the CEO named above the matrix).
+                raise DomainError(
+                    N_(
+                        "Nobody available may approve this amount: an administrator can name "
+                        "an approver above the authority matrix."
+                    ),
+                    field="amount",
+                )
 
     steps.append(PlannedStep("finance", None, "finance", "finance review"))
     return steps
