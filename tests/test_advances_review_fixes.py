@@ -115,6 +115,9 @@ def shanghai_today() -> dt.date:
     return dt.datetime.now(ZoneInfo("Asia/Shanghai")).date()
 
 
+# --- 1. authority: a role as well as a level, and never one's own advance -------------------
+
+
 async def test_a_manager_whose_level_covers_it_still_cannot_write_off(
     gql: GraphQLClient, company: Company
 ) -> None:
@@ -180,6 +183,9 @@ async def test_nobody_writes_off_or_waives_their_own_advance(
     assert (await read(gql, company, advance_id))["status"] == "disbursed"
 
 
+# --- 2. what the actor may not see does not exist for their mutations ----------------------
+
+
 async def test_mutations_on_an_advance_the_actor_cannot_see_find_nothing(
     gql: GraphQLClient, company: Company
 ) -> None:
@@ -236,6 +242,9 @@ async def test_mutations_on_an_advance_the_actor_cannot_see_find_nothing(
     assert (after["status"], after["outstanding"]) == ("disbursed", {"amount": "900.00"})
 
 
+# --- 3. nothing goes ahead for someone leaving, and drafts lapse with the exit -------------
+
+
 async def test_a_leavers_requests_are_not_submitted_approved_or_paid_and_lapse(
     gql: GraphQLClient, company: Company
 ) -> None:
@@ -276,6 +285,9 @@ async def test_a_leavers_requests_are_not_submitted_approved_or_paid_and_lapse(
     ] * 3
 
 
+# --- 4. money coming back is above zero -----------------------------------------------------
+
+
 async def test_a_return_or_deduction_of_nothing_or_less_is_refused(
     gql: GraphQLClient, company: Company
 ) -> None:
@@ -297,6 +309,9 @@ async def test_a_return_or_deduction_of_nothing_or_less_is_refused(
     found = await read(gql, company, advance_id)
     assert (found["status"], found["outstanding"]) == ("disbursed", {"amount": "100.00"})
     assert [e["kind"] for e in found["entries"]] == ["disbursement"]
+
+
+# --- 5. a reversed payment leaves an approved advance, and the exit never waits on zero ----
 
 
 async def test_a_reversed_payment_puts_the_advance_back_to_approved_to_be_paid_again(
@@ -412,6 +427,9 @@ async def test_an_exit_completes_over_a_reversed_payment_even_one_recorded_befor
         assert (found["status"], found["outstanding"]) == ("cancelled", {"amount": "0.00"})
 
 
+# --- 6. nobody moves the money of their own advance -----------------------------------------
+
+
 async def test_finance_and_hr_cannot_move_the_money_of_their_own_advances(
     gql: GraphQLClient, company: Company
 ) -> None:
@@ -481,6 +499,9 @@ async def test_finance_and_hr_cannot_move_the_money_of_their_own_advances(
         "userErrors": [],
     }
     assert (await read(gql, company, hr_own))["outstanding"] == {"amount": "500.00"}
+
+
+# --- 7. and 8. absurd numbers and missing advances are user errors --------------------------
 
 
 TOO_LARGE = "The amount must be less than 1,000,000,000,000."
@@ -573,6 +594,9 @@ async def test_money_for_an_advance_that_does_not_exist_is_not_found(
         "advance": None,
         "userErrors": [error("advanceId", "NOT_FOUND", "The advance does not exist.")],
     }
+
+
+# --- 9. the smaller holes -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("currency", ["XAU", "XXX"])
@@ -816,3 +840,64 @@ async def test_a_request_nobody_available_may_approve_is_refused(
     assert refused == {"advance": None, "userErrors": [error("amount", "INVALID", message)]}
     found = await read(gql, company, advance_id)
     assert (found["status"], found["approvalChain"]) == ("draft", [])
+
+
+async def test_two_approvers_who_delegated_to_each_other_do_not_fill_two_steps(
+    gql: GraphQLClient, company: Company
+) -> None:
+    advance_id = await submitted(gql, company, "rep10", "3000", "Distributor summit")
+    manager_step, head_step, _ = (await read(gql, company, advance_id))["approvalChain"]
+    manager = {company.ids[k]: k for k in ("mgr1", "mgr2", "mgr3")}[manager_step["approver"]["id"]]
+    today = shanghai_today()
+    dates = {"startsOn": today.isoformat(), "endsOn": (today + dt.timedelta(days=1)).isoformat()}
+    for delegator, delegate in ((manager, "sales_head"), ("sales_head", manager)):
+        done = await call(
+            gql,
+            company.token(delegator),
+            "delegateApprovals",
+            {"delegateId": company.ids[delegate], **dates},
+            select="ok",
+        )
+        assert done == {"ok": True, "userErrors": []}
+
+    for_the_manager = await call(
+        gql,
+        company.token("sales_head"),
+        "decideApproval",
+        {"stepId": manager_step["id"], "approve": True},
+        select="step { status }",
+    )
+    for_the_head = await call(
+        gql,
+        company.token(manager),
+        "decideApproval",
+        {"stepId": head_step["id"], "approve": True},
+        select="step { status }",
+    )
+    by_the_head = await call(
+        gql,
+        company.token("sales_head"),
+        "decideApproval",
+        {"stepId": head_step["id"], "approve": True},
+        select="step { status }",
+    )
+
+    assert for_the_manager == {"step": {"status": "approved"}, "userErrors": []}
+    assert for_the_head == {
+        "step": None,
+        "userErrors": [
+            error(
+                None,
+                "FORBIDDEN",
+                "This request already carries an approval by you or by whom you act for.",
+            )
+        ],
+    }
+    assert by_the_head == {
+        "step": None,
+        "userErrors": [
+            error(None, "FORBIDDEN", "You have already approved this request at an earlier step.")
+        ],
+    }
+    chain = (await read(gql, company, advance_id))["approvalChain"]
+    assert [s["status"] for s in chain] == ["approved", "pending", "pending"]

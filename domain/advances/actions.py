@@ -38,6 +38,7 @@ from domain.advances.queries import may_see
 from domain.advances.rates import convert
 from domain.errors import DomainError, NotFound, PermissionDenied
 from domain.identity.actions import Viewer
+from domain.identity.models import User
 from domain.money import Money
 from domain.organisation.models import Branch
 from domain.people.models import Employee
@@ -1083,18 +1084,31 @@ async def _acting_for(
 async def _require_fresh_eyes(
     session: AsyncSession, actor: Viewer, advance: Advance, acting_for: uuid.UUID | None
 ) -> None:
-    """One person approves a request once: a finance manager who approved as the line
-    manager does not also approve as finance."""
-    earlier = select(ApprovalStep.id).where(
+    """One person approves a request once, by their own hand or through a delegate: a
+    finance manager who approved as the line manager does not also approve as finance,
+    and two approvers who delegated to each other do not fill two steps between them.
+
+    The people behind this decision (the decider and whom they act for) may be behind no
+    earlier approval, as its decider or as whom it was decided for."""
+    people = [p for p in {actor.employee_id, acting_for} if p is not None]
+    their_users = select(User.id).where(User.employee_id.in_(people))
+    earlier = select(ApprovalStep.decided_by).where(
         ApprovalStep.advance_id == advance.id,
         ApprovalStep.status == "approved",
         or_(
             ApprovalStep.decided_by == actor.id,
-            ApprovalStep.decided_for == acting_for if acting_for is not None else false(),
+            ApprovalStep.decided_by.in_(their_users) if people else false(),
+            ApprovalStep.decided_for.in_(people) if people else false(),
         ),
     )
-    if await session.scalar(earlier.limit(1)) is not None:
+    found = (await session.execute(earlier.limit(1))).first()
+    if found is None:
+        return
+    if found.decided_by == actor.id:
         raise PermissionDenied(N_("You have already approved this request at an earlier step."))
+    raise PermissionDenied(
+        N_("This request already carries an approval by you or by whom you act for.")
+    )
 
 
 def _require_requester_or_hr(actor: Viewer, advance: Advance) -> None:
