@@ -193,12 +193,15 @@ def worker(
     a process relaying the outbox to it, and a scheduler.
 
     Dramatiq's own command line manages the processes: SIGTERM or Ctrl-C stops them
-    gracefully, SIGHUP restarts them.
+    gracefully, SIGHUP restarts them. If any process dies (a worker, the relay or the
+    scheduler), the others are stopped and the command exits non-zero, for a supervisor
+    to restart it.
     """
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
     from renshi.database import database_url
+    from workers.supervision import ForkWatch
 
     # Worker processes are forked from this one: they must join the same database (the
     # embedded server started here, if any) rather than start one each.
@@ -213,13 +216,31 @@ def worker(
         "--worker-shutdown-timeout",
         str(shutdown_timeout * 1000),
     ]
+    forks = []
     if relay:
         argv += ["--fork-function", "workers.relay:run"]
+        forks.append("The outbox relay")
     if scheduler:
         argv += ["--fork-function", "workers.scheduler:run"]
+        forks.append("The scheduler")
     if queues:
         argv += ["--queues", *queues]
-    sys.exit(dramatiq_main(make_argument_parser().parse_args(argv)))
+    # Dramatiq stops the group when a worker process dies, not when a fork does: watch them.
+    watch = ForkWatch(forks, processes)
+    watch.start()
+    try:
+        code = dramatiq_main(make_argument_parser().parse_args(argv))
+    finally:
+        watch.stop()
+    if watch.died is not None:
+        name, died_with = watch.died
+        logging.getLogger(__name__).critical(
+            "%s died (code %d); the worker group stopped. Restart `renshi worker`.",
+            name,
+            died_with,
+        )
+        sys.exit(code or 1)
+    sys.exit(code)
 
 
 @main.command("scheduler")

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+import signal
+import subprocess
+import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +21,8 @@ from renshi.settings import get_settings
 from tests.conftest import make_tenant
 from tests.worker_support import eventually, installed_broker
 from workers.system import noop
+
+RENSHI = Path(sys.executable).with_name("renshi")
 
 
 @pytest.fixture
@@ -55,3 +62,48 @@ async def test_the_worker_process_runs_messages_and_stops_cleanly_when_asked(
 
     assert process.returncode == 0
     assert os.environ.get("BROKER_URL") is None
+
+
+async def test_a_killed_relay_stops_the_whole_worker_group_with_a_clear_line(
+    worker_env: None,
+) -> None:
+    command = [str(RENSHI), "worker", "--threads", "1", "--shutdown-timeout", "5"]
+    process = subprocess.Popen(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    lines: list[str] = []
+    reading = threading.Thread(target=_read_lines, args=(process, lines), daemon=True)
+    reading.start()
+    try:
+        relay_pid = await eventually(
+            lambda: _pid_of("The outbox relay is running", lines), timeout=60
+        )
+        os.kill(relay_pid, signal.SIGKILL)
+        code = await asyncio.to_thread(process.wait, 30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        reading.join(5)
+
+    assert code == 1
+    said = "\n".join(lines)
+    assert (
+        f"The outbox relay (PID {relay_pid}) exited unexpectedly (code -9):"
+        " stopping the worker group." in said
+    )
+    assert "The outbox relay died (code -9); the worker group stopped." in said
+
+
+def _read_lines(process: subprocess.Popen[bytes], lines: list[str]) -> None:
+    assert process.stderr is not None
+    for line in process.stderr:
+        lines.append(line.decode(errors="replace").rstrip())
+
+
+def _pid_of(announcement: str, lines: list[str]) -> int | None:
+    for line in list(lines):
+        found = re.search(re.escape(announcement) + r" \(PID (\d+)\)", line)
+        if found:
+            return int(found.group(1))
+    return None

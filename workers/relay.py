@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 import uuid
 from collections.abc import Sequence
@@ -207,7 +208,7 @@ def run() -> int:
     async def main() -> None:
         setup_engine()
         broker = brokers.install(brokers.make_broker(brokers.configured_url()))
-        log.info("The outbox relay is running.")
+        log.info("The outbox relay is running (PID %d).", os.getpid())
         try:
             await run_relay(broker, asyncio.Event())
         finally:

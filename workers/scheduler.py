@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 
@@ -161,6 +162,7 @@ def run() -> int:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        log.info("The scheduler is running (PID %d).", os.getpid())
         try:
             await run_scheduler(stop)
         finally:
