@@ -50,6 +50,7 @@ from tenants.metadata import TenantBase
 
 SEND_EMAIL = "notifications.send_email"
 EMAIL_STATUSES = ("pending", "retrying", "sent", "failed", "skipped")
+UNSENT_STATUSES = ("pending", "retrying")
 
 
 class Notification(TenantBase):
@@ -72,6 +73,10 @@ class Notification(TenantBase):
     email_attempts: Mapped[int] = mapped_column(Integer, default=0)
     email_last_error: Mapped[str | None] = mapped_column(Text)
     email_sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who sends the e-mail now holds it until then (see `claim_email`).
+    email_claimed_until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When its next attempt was due: a retry's time; None for the first (due on creation).
+    email_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
 
 
@@ -373,6 +378,12 @@ async def mark_read(viewer: Viewer, ids: list[uuid.UUID]) -> list[Notification]:
 
 
 # --- e-mail bookkeeping (the worker that sends reports here) ---------------------------------
+#
+# Sending an e-mail is claim, send, record. The claim is a lease on the row
+# (`email_claimed_until`), committed before the SMTP conversation starts, so that two
+# copies of one message running at once send one e-mail: the second finds the lease and
+# waits for it to end (by then the e-mail is sent, and it sends nothing). A worker that dies
+# holding a lease holds it only until it expires; then a redelivery claims the row again.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -384,16 +395,31 @@ class Email:
     attempts: int
 
 
-async def email_to_send(notification_id: uuid.UUID) -> Email | None:
-    """The e-mail of a notification, unless it was sent or given up already."""
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """Someone else holds the e-mail's lease, until `until`."""
+
+    until: dt.datetime
+
+
+async def claim_email(notification_id: uuid.UUID, lease: dt.timedelta) -> Email | Claimed | None:
+    """Take the lease on a notification's e-mail for `lease` and return what to send.
+
+    None when there is nothing to send: sent, given up, skipped, or nobody to send it to.
+    `Claimed` when another worker holds an unexpired lease on it.
+    """
     async with tenant_session() as session:
-        row = await session.get(Notification, notification_id)
-        if row is None or row.email_status not in ("pending", "retrying"):
+        row = await session.get(Notification, notification_id, with_for_update=True)
+        if row is None or row.email_status not in UNSENT_STATUSES:
             return None
+        now = clock.now()
+        if row.email_claimed_until is not None and row.email_claimed_until > now:
+            return Claimed(row.email_claimed_until)
         user = await session.get(User, row.recipient_id)
         if user is None or not user.is_active:
             row.email_status = "skipped"
             return None
+        row.email_claimed_until = now + lease
         return Email(row.id, user.email, row.subject, row.body, row.email_attempts)
 
 
@@ -407,20 +433,29 @@ async def email_sent(notification_id: uuid.UUID) -> None:
                 email_attempts=Notification.email_attempts + 1,
                 email_sent_at=clock.now(),
                 email_last_error=None,
+                email_claimed_until=None,
             )
         )
 
 
 async def email_failed(
-    notification_id: uuid.UUID, error: str, *, permanent: bool, max_attempts: int
+    notification_id: uuid.UUID,
+    error: str,
+    *,
+    permanent: bool,
+    max_attempts: int,
+    retry_in: dt.timedelta,
 ) -> bool:
-    """Record a failed attempt; True when another attempt should follow."""
+    """Record a failed attempt and give up the lease; True when another attempt should
+    follow, `retry_in` from now."""
     async with tenant_session() as session:
         row = await session.get(Notification, notification_id, with_for_update=True)
         if row is None:
             return False
         row.email_attempts += 1
         row.email_last_error = error[:2000]
+        row.email_claimed_until = None
         retry = not permanent and row.email_attempts < max_attempts
         row.email_status = "retrying" if retry else "failed"
+        row.email_due_at = clock.now() + retry_in if retry else None
     return retry

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import dataclasses
 import email
@@ -18,12 +19,14 @@ from aiosmtpd.controller import Controller
 @dataclasses.dataclass
 class Sink:
     """Accepts mail, except: `refused` addresses get 550 at RCPT, and `deferred[address]`
-    DATA commands get 451 before one is accepted. Counts every attempt per address."""
+    DATA commands get 451 before one is accepted. Counts every attempt per address.
+    `slow` seconds pass before each DATA is answered (a slow server)."""
 
     received: list[EmailMessage] = dataclasses.field(default_factory=list)
     attempts: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
     refused: set[str] = dataclasses.field(default_factory=set)
     deferred: dict[str, int] = dataclasses.field(default_factory=dict)
+    slow: float = 0.0
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any
@@ -35,6 +38,8 @@ class Sink:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.slow:
+            await asyncio.sleep(self.slow)
         for address in envelope.rcpt_tos:
             self.attempts[address] += 1
         if any(self.deferred.get(a, 0) > 0 for a in envelope.rcpt_tos):

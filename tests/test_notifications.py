@@ -7,6 +7,7 @@ broker on this session's database, the workers, and SMTP to a local aiosmtpd sin
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -203,6 +204,38 @@ async def test_a_transient_smtp_failure_is_retried_and_a_permanent_one_is_record
     assert gone_row.email_attempts == 1
     assert "550" in (gone_row.email_last_error or "")
     assert sink.attempts["gone@sunrise.test"] == 1  # refused for good: never tried again
+
+
+async def test_two_copies_of_one_email_message_running_at_once_send_one_email(
+    company: Company,
+    gql: GraphQLClient,
+    pipeline: Broker,
+    sink: Sink,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await add_user(gql, company, "twice", ["employee"], locale="en")
+    tenant = company.tenant.tenant
+    sink.slow = 2.0  # the first copy is still talking to the server when the others run
+    caplog.set_level(logging.INFO, logger="workers.notifications")
+
+    notification_id = await _notify(tenant, "twice@sunrise.test")
+    # Besides the relayed message, two more copies: a duplicate, a replay.
+    for _ in range(2):
+        pipeline.get_actor(notifications.SEND_EMAIL).send_with_options(
+            kwargs={"notification_id": str(notification_id), "idempotency_key": "copy"},
+            tenant=tenant.slug,
+        )
+    await eventually(lambda: _has_status(tenant, notification_id, "sent"))
+    await asyncio.sleep(0.5)  # a second e-mail would have been accepted by now
+
+    row = await _row(tenant, notification_id)
+    assert (row.email_attempts, row.email_claimed_until) == (1, None)
+    assert sink.attempts["twice@sunrise.test"] == 1
+    assert len(sink.to("twice@sunrise.test")) == 1
+    deferred = [
+        r for r in caplog.records if "is being sent elsewhere; looking again" in r.getMessage()
+    ]
+    assert len(deferred) >= 1  # the copies did run while the first was sending
 
 
 # --- helpers -----------------------------------------------------------------------------------

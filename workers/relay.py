@@ -44,7 +44,10 @@ log = logging.getLogger(__name__)
 BATCH = 200
 MAX_ATTEMPTS = 10
 KEY_OPTION = "idempotency_key"
-# Stable ids: a row published twice is the same message (the Postgres broker keeps one).
+# Stable ids: a row published twice goes out under the same message id. That does not
+# make the second a no-op: the Postgres broker keeps one row per id but puts it back in
+# the queue (even while a worker runs it), and RabbitMQ holds both. Consumers absorb the
+# duplicate by the idempotency key (and e-mail by its lease).
 MESSAGE_NAMESPACE = uuid.UUID("1f0c6a52-6f7e-4d7e-9a43-2b8f0e5d9c11")
 
 
