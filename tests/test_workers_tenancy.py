@@ -7,6 +7,7 @@ import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
+import dramatiq
 import pytest
 from dramatiq import Broker
 from sqlalchemy import text
@@ -55,6 +56,23 @@ def unscoped_probe(label: str) -> None:
 def failing(label: str) -> None:
     seen.append({"label": label, "tenant": current_tenant().slug})
     raise PermanentFailure("this actor always fails")
+
+
+# Two messages meet here, each on its own worker thread, before either goes on.
+PAIR = threading.Barrier(2)
+
+
+@actor("test.tenancy.paired", queue_name=QUEUE)
+def paired(label: str) -> None:
+    PAIR.wait(timeout=10)
+    seen.append({"label": label, "tenant": current_tenant().slug, "thread": threading.get_ident()})
+
+
+@actor("test.tenancy.unscoped_paired", queue_name=QUEUE, tenant_scoped=False)
+def unscoped_paired(label: str) -> None:
+    PAIR.wait(timeout=10)
+    tenant = current_tenant_or_none()
+    seen.append({"label": label, "tenant": tenant.slug if tenant else None})
 
 
 def labelled(label: str) -> list[dict[str, Any]]:
@@ -169,3 +187,35 @@ async def test_a_tenant_scoped_actor_fails_loudly_on_a_message_without_a_tenant(
     failures = [r for r in caplog.records if r.levelno == logging.ERROR and r.exc_info]
     assert [type(r.exc_info[1]).__name__ for r in failures] == ["TenantRequired"]  # type: ignore[index]
     assert "names no tenant; it is refused" in str(failures[0].exc_info[1])  # type: ignore[index]
+
+
+async def test_two_copies_of_one_message_on_two_threads_both_run_as_its_tenant(
+    broker: Broker, two_tenants: tuple[TenantWithAdmin, TenantWithAdmin]
+) -> None:
+    a = two_tenants[0].tenant
+    seen.clear()
+    PAIR.reset()
+    copy = dramatiq.Message(
+        queue_name=QUEUE,
+        actor_name="test.tenancy.paired",
+        args=("copy",),
+        kwargs={},
+        options={"tenant": a.slug},
+    )
+
+    async with running_worker(broker, [QUEUE], threads=2):
+        # The same message twice, as a duplicate or a re-published outbox row arrives (the
+        # Postgres broker puts the running one back in its queue).
+        broker.enqueue(copy)
+        await eventually(lambda: PAIR.n_waiting == 1)
+        broker.enqueue(copy)
+        await eventually(lambda: len(labelled("copy")) == 2)
+        # Then one message on each thread, for no tenant: neither thread kept one.
+        for label in ("after-1", "after-2"):
+            unscoped_paired.send(label)
+        await eventually(lambda: labelled("after-1") and labelled("after-2"))
+
+    copies = labelled("copy")
+    assert [row["tenant"] for row in copies] == [a.slug, a.slug]
+    assert len({row["thread"] for row in copies}) == 2
+    assert [row["tenant"] for row in labelled("after-1") + labelled("after-2")] == [None, None]

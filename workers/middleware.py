@@ -55,8 +55,10 @@ class TenantContext(Middleware):
     """Sets the message's tenant as the current one around each actor call."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._entered: dict[str, contextlib.AbstractContextManager[Any]] = {}
+        # The tenant entered for the message a worker thread runs, kept per thread: the
+        # enter and the exit happen on that thread, and two copies of one message (same
+        # id) may run on two threads at once.
+        self._running = threading.local()
 
     @property
     def actor_options(self) -> set[str]:
@@ -96,10 +98,10 @@ class TenantContext(Middleware):
                 tenant.status if tenant else "deleted",
             )
             raise SkipMessage(f"tenant {slug!r} is not active")
+        self._leave()  # nothing is left from an earlier message, but never stack tenants
         entered = use_tenant(tenant)
         entered.__enter__()
-        with self._lock:
-            self._entered[message.message_id] = entered
+        self._running.entered = entered
 
     def after_process_message(
         self,
@@ -109,14 +111,16 @@ class TenantContext(Middleware):
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        self._leave(message)
+        self._leave()
 
     def after_skip_message(self, broker: Broker, message: MessageProxy) -> None:
-        self._leave(message)
+        self._leave()
 
-    def _leave(self, message: MessageProxy) -> None:
-        with self._lock:
-            entered = self._entered.pop(message.message_id, None)
+    def _leave(self) -> None:
+        entered: contextlib.AbstractContextManager[Any] | None = getattr(
+            self._running, "entered", None
+        )
+        self._running.entered = None
         if entered is not None:
             # Same worker thread as the enter: the context variable resets cleanly.
             entered.__exit__(None, None, None)
