@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 import pytest_asyncio
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select, text
+from sqlalchemy import make_url, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import reminders
@@ -35,7 +36,7 @@ from tests.advance_fixtures import (
     raw_session,
     submitted,
 )
-from tests.conftest import GraphQLClient
+from tests.conftest import GraphQLClient, server_url
 from tests.people_fixtures import mutate
 from tests.worker_support import eventually, installed_broker, running_worker
 from workers import scheduler as schedulers
@@ -438,12 +439,15 @@ async def test_one_scheduler_is_active_and_another_takes_over_when_it_dies(
         await asyncio.sleep(0.5)  # five polls of the second: the lock stays taken
         second_led_early = second.leading.is_set()
 
-        # The active one dies: its connection, and with it the lock, goes away.
+        # The active one dies: its connection, and with it the lock, goes away. Only this
+        # database's holder: schedulers of other databases on the server hold their own.
         async with engine.connect() as conn:
             await conn.execute(
                 text(
                     "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
                     " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
                 ),
                 {"key": schedulers.LEADER_LOCK_KEY},
             )
@@ -457,3 +461,32 @@ async def test_one_scheduler_is_active_and_another_takes_over_when_it_dies(
 
     assert second_led_early is False
     assert second.terms == 1
+
+
+async def test_the_scheduler_lock_of_another_database_does_not_hold_this_one_back(
+    engine: AsyncEngine,
+) -> None:
+    # The server's other database (the one the test database was created from) has an
+    # active scheduler: this test holds its lock there, unless someone else already does.
+    other = await asyncpg.connect(
+        make_url(server_url()).set(drivername="postgresql").render_as_string(False)
+    )
+    leadership, stop = schedulers.Leadership(), asyncio.Event()
+    try:
+        await other.fetchval("SELECT pg_try_advisory_lock($1)", schedulers.LEADER_LOCK_KEY)
+        held_there = await other.fetchval(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND ((classid::bigint << 32) | objid::bigint) = $1"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            schedulers.LEADER_LOCK_KEY,
+        )
+        running = asyncio.create_task(schedulers.run_scheduler(stop, leadership, poll=0.1))
+        await asyncio.wait_for(leadership.leading.wait(), 10)
+        stop.set()
+        await running
+    finally:
+        stop.set()
+        await other.close()
+
+    assert held_there == 1
+    assert leadership.terms == 1

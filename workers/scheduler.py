@@ -4,6 +4,8 @@ APScheduler keeps the clock; a PostgreSQL advisory lock, held on a connection of
 makes one instance the active one. The others wait and poll for the lock; when the active
 instance dies its connection closes, the lock is released, and the next poll of another
 instance takes over. An instance that loses its connection stops scheduling at once.
+PostgreSQL scopes advisory locks to the database, so each database (each deployment) on
+a server has its own active scheduler.
 
 Every hour on the hour, each active tenant gets a `reminders.scan` message with the
 instant of the run: the scan judges each branch on its own local calendar
