@@ -270,7 +270,7 @@ def jobs_status(as_json: bool) -> None:
     from workers.scheduler import SCHEDULES
 
     actors.import_all()
-    triggers = {job: trigger for job, (trigger, _) in SCHEDULES.items()}
+    triggers = {job: schedule.trigger for job, schedule in SCHEDULES.items()}
 
     async def work() -> Any:
         broker = brokers.install(brokers.make_broker(brokers.configured_url()))

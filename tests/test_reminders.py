@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -431,10 +432,12 @@ async def test_one_scheduler_is_active_and_another_takes_over_when_it_dies(
     first, second = schedulers.Leadership(), schedulers.Leadership()
     stop_first, stop_second = asyncio.Event(), asyncio.Event()
     running = [
-        asyncio.create_task(schedulers.run_scheduler(stop_first, first, poll=0.1)),
+        asyncio.create_task(schedulers.run_scheduler(stop_first, first, poll=0.1, schedules={})),
     ]
     await asyncio.wait_for(first.leading.wait(), 10)
-    running.append(asyncio.create_task(schedulers.run_scheduler(stop_second, second, poll=0.1)))
+    running.append(
+        asyncio.create_task(schedulers.run_scheduler(stop_second, second, poll=0.1, schedules={}))
+    )
     try:
         await asyncio.sleep(0.5)  # five polls of the second: the lock stays taken
         second_led_early = second.leading.is_set()
@@ -480,7 +483,9 @@ async def test_the_scheduler_lock_of_another_database_does_not_hold_this_one_bac
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
             schedulers.LEADER_LOCK_KEY,
         )
-        running = asyncio.create_task(schedulers.run_scheduler(stop, leadership, poll=0.1))
+        running = asyncio.create_task(
+            schedulers.run_scheduler(stop, leadership, poll=0.1, schedules={})
+        )
         await asyncio.wait_for(leadership.leading.wait(), 10)
         stop.set()
         await running
@@ -490,3 +495,100 @@ async def test_the_scheduler_lock_of_another_database_does_not_hold_this_one_bac
 
     assert held_there == 1
     assert leadership.terms == 1
+
+
+def every_run(fired: list[dt.datetime]) -> Any:
+    """A fan-out that notes the fire time it was given."""
+
+    async def fan_out(at: dt.datetime) -> int:
+        fired.append(at)
+        return 1
+
+    return fan_out
+
+
+async def test_a_standby_that_takes_over_runs_the_slot_the_dead_leader_missed_once(
+    engine: AsyncEngine,
+) -> None:
+    fired: list[dt.datetime] = []
+    job = f"test.hourly.{uuid.uuid4().hex[:8]}"
+    schedules = {
+        job: schedulers.Schedule(schedulers.HOURLY, every_run(fired), dt.timedelta(hours=1))
+    }
+
+    def at(hour: int, minute: int = 0, second: int = 0) -> dt.datetime:
+        return dt.datetime(2027, 5, 4, hour, minute, second, tzinfo=UTC)
+
+    async with engine.connect() as old, engine.connect() as new:
+        dead = schedulers.Leader(old)
+        standby = schedulers.Leader(new)
+        # The old leader ran 07:00 and was killed at 07:59:57; its 08:00 run never came.
+        ran_by_dead = await dead.catch_up(schedules, at(7, 0, 1))
+        # The standby becomes the active one at 08:00:02, and checks again a little later.
+        took_over = await standby.catch_up(schedules, at(8, 0, 2))
+        checked_again = await standby.catch_up(schedules, at(8, 0, 7))
+        # Nobody was active from 08:10 to 10:30: only the latest run is caught up.
+        after_a_gap = await standby.catch_up(schedules, at(10, 30))
+
+    assert ran_by_dead == [(job, at(7))]
+    assert took_over == [(job, at(8))]
+    assert checked_again == []
+    assert after_a_gap == [(job, at(10))]
+    assert fired == [at(7), at(8), at(10)]
+    async with engine.connect() as conn:
+        slots = await conn.execute(
+            text(
+                "SELECT fire_time, tenants FROM shared.schedule_slots WHERE job = :job"
+                " ORDER BY fire_time"
+            ),
+            {"job": job},
+        )
+        assert slots.all() == [(at(7), 1), (at(8), 1), (at(10), 1)]
+
+
+async def test_a_leader_that_lost_its_lock_runs_no_slot_and_no_slot_is_skipped(
+    engine: AsyncEngine,
+) -> None:
+    fired: list[dt.datetime] = []
+    job = f"test.each_second.{uuid.uuid4().hex[:8]}"
+    each_second = {
+        job: schedulers.Schedule(
+            CronTrigger(second="*", timezone=UTC), every_run(fired), dt.timedelta(seconds=1)
+        )
+    }
+    first, second = schedulers.Leadership(), schedulers.Leadership()
+    stop = asyncio.Event()
+    # The first checks its lock only every 3 s: it goes on scheduling that long unaware.
+    running = [
+        asyncio.create_task(schedulers.run_scheduler(stop, first, poll=3, schedules=each_second))
+    ]
+    try:
+        await asyncio.wait_for(first.leading.wait(), 10)
+        running.append(
+            asyncio.create_task(
+                schedulers.run_scheduler(stop, second, poll=0.1, schedules=each_second)
+            )
+        )
+        await asyncio.sleep(1.5)
+        async with engine.connect() as conn:
+            await conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                    " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                    " AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database())"
+                ),
+                {"key": schedulers.LEADER_LOCK_KEY},
+            )
+            await conn.commit()
+        await asyncio.wait_for(second.leading.wait(), 10)
+        both_believed_they_led = first.leading.is_set()
+        await asyncio.sleep(2.5)
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+
+    assert both_believed_they_led
+    assert len(fired) == len(set(fired)) >= 4  # no second fanned out twice
+    seconds = [fired[0] + dt.timedelta(seconds=n) for n in range(len(fired))]
+    assert sorted(fired) == seconds  # and none skipped across the takeover

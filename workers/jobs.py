@@ -2,7 +2,8 @@
 
 Three records in the shared schema, written as the work happens:
 
-- `schedule_runs`: each scheduler job's last fan-out and how many tenants it reached;
+- `schedule_runs`: each scheduler job's last fan-out and how many tenants it reached
+  (`schedule_slots` keeps every run, one per fire time, for the scheduler itself);
 - `job_runs`: per tenant, the last outcome of each scheduled actor (did tenant X's
   reminder scan run this hour, and did it succeed?);
 - `failed_messages`: every message that failed for good (retries exhausted or a
@@ -52,6 +53,18 @@ class ScheduleRun(SharedBase):
     last_run_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     tenants: Mapped[int] = mapped_column(Integer)
     runs: Mapped[int] = mapped_column(BigInteger, default=1)
+
+
+class ScheduleSlot(SharedBase):
+    """One run of a scheduler job: the job at one fire time, recorded by the instance that
+    fanned it out (see `workers.scheduler`)."""
+
+    __tablename__ = "schedule_slots"
+
+    job: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fire_time: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    ran_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    tenants: Mapped[int | None] = mapped_column(Integer)
 
 
 class JobRun(SharedBase):

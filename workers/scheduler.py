@@ -7,6 +7,14 @@ instance takes over. An instance that loses its connection stops scheduling at o
 PostgreSQL scopes advisory locks to the database, so each database (each deployment) on
 a server has its own active scheduler.
 
+Each run of a job (a slot: the job at one fire time) is recorded in `schedule_slots`
+before it is fanned out, on the connection that holds the lock, in a transaction that
+commits once the fan-out is done. So a slot is fanned out by one instance only, never by
+an instance that lost the lock and has not noticed yet; and an instance that becomes the
+active one catches up each job's latest slot that nobody ran (within the job's period):
+the 08:00 run that a leader killed at 07:59:57 never made is run by the one taking over
+at 08:00:02.
+
 Every hour on the hour, each active tenant gets a `reminders.scan` message with the
 instant of the run: the scan judges each branch on its own local calendar
 (`domain.reminders.run_date`), so "09:00 local" needs no job per time zone and a
@@ -17,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -26,11 +35,13 @@ from collections.abc import Awaitable, Callable
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from dramatiq import Broker
-from sqlalchemy import text
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from tenants.database import get_engine
 from tenants.registry import list_tenants
-from workers.jobs import record_schedule_run
+from workers.jobs import ScheduleSlot, record_schedule_run
 from workers.reminders import scan
 from workers.risk import rescore_all
 
@@ -44,7 +55,7 @@ NIGHTLY = CronTrigger(hour=18, minute=30, timezone=dt.UTC)
 
 
 async def fan_out_reminders(at: dt.datetime | None = None) -> int:
-    """Ask every active tenant to scan for reminders at `at` (default: now)."""
+    """Ask every active tenant to scan for reminders at `at` (the fire time; default now)."""
     instant = (at or dt.datetime.now(dt.UTC)).isoformat()
     tenants = [t for t in await list_tenants() if t.is_active]
 
@@ -73,25 +84,30 @@ async def fan_out_risk_scoring(at: dt.datetime | None = None) -> int:
     return len(tenants)
 
 
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """A job: when it fires, what it fans out (given the fire time), and how late a missed
+    run is still caught up (its period)."""
+
+    trigger: CronTrigger
+    fan_out: Callable[[dt.datetime], Awaitable[int]]
+    period: dt.timedelta
+
+    def latest_fire_time(self, now: dt.datetime) -> dt.datetime | None:
+        """The trigger's latest fire time at or before `now`, if it is within one period."""
+        latest = None
+        fire = self.trigger.get_next_fire_time(None, now - self.period)
+        while fire is not None and fire <= now:
+            latest = fire
+            fire = self.trigger.get_next_fire_time(fire, fire + dt.timedelta(microseconds=1))
+        return latest
+
+
 # Each job fans one actor out to every active tenant; `renshi jobs status` lists them.
-SCHEDULES: dict[str, tuple[CronTrigger, Callable[[], Awaitable[int]]]] = {
-    "reminders": (HOURLY, fan_out_reminders),
-    "risk": (NIGHTLY, fan_out_risk_scoring),
+SCHEDULES: dict[str, Schedule] = {
+    "reminders": Schedule(HOURLY, fan_out_reminders, dt.timedelta(hours=1)),
+    "risk": Schedule(NIGHTLY, fan_out_risk_scoring, dt.timedelta(days=1)),
 }
-
-
-def build_scheduler() -> AsyncIOScheduler:
-    scheduler = AsyncIOScheduler(timezone=dt.UTC)
-    for job, (trigger, fan_out) in SCHEDULES.items():
-        scheduler.add_job(
-            fan_out,
-            trigger,
-            id=job,
-            coalesce=True,  # after a pause, one catch-up run rather than one per missed one
-            misfire_grace_time=3600,
-            max_instances=1,
-        )
-    return scheduler
 
 
 class Leadership:
@@ -102,11 +118,129 @@ class Leadership:
         self.terms = 0
 
 
+class Leader:
+    """The active instance's hold on the lock: the connection that holds it.
+
+    Slots are claimed on that very connection, so an instance that lost it (and with it
+    the lock) claims nothing, even before its next check notices. The connection serves
+    one statement at a time, hence the lock around it.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self.conn = conn
+        self.busy = asyncio.Lock()
+
+    async def check(self) -> None:
+        """Raise if the connection, and with it the lock, is gone."""
+        async with self.busy:
+            await self.conn.execute(text("SELECT 1"))
+            await self.conn.commit()
+
+    async def run_slot(self, job: str, fire: dt.datetime, schedule: Schedule) -> bool:
+        """Fan `job` out for `fire` unless some instance did already; True if this one did.
+
+        The slot's row is inserted, the job fanned out, then the row committed: a second
+        instance waits on the row and finds it taken, and a slot whose fan-out failed (the
+        broker is down) is left free, for the next check to catch up. A death between the
+        fan-out and the commit fans the slot out again (at least once): scans and
+        re-scores are idempotent per tenant and day. Database errors propagate: the
+        connection, and with it the lock, may be gone.
+        """
+        async with self.busy:
+            try:
+                if await self._taken(job, fire):
+                    return False
+                claimed = await self.conn.scalar(
+                    insert(ScheduleSlot)
+                    .values(job=job, fire_time=fire)
+                    .on_conflict_do_nothing()
+                    .returning(ScheduleSlot.job)
+                )
+                if claimed is None:
+                    await self.conn.rollback()
+                    return False
+                try:
+                    tenants = await schedule.fan_out(fire)
+                except Exception:
+                    log.warning(
+                        "The %s run of %s failed; it will be tried again.",
+                        job,
+                        fire.isoformat(),
+                        exc_info=True,
+                    )
+                    await self.conn.rollback()
+                    return False
+                await self.conn.execute(
+                    update(ScheduleSlot)
+                    .where(ScheduleSlot.job == job, ScheduleSlot.fire_time == fire)
+                    .values(tenants=tenants)
+                )
+                await self.conn.commit()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await self.conn.rollback()
+                raise
+        return True
+
+    async def _taken(self, job: str, fire: dt.datetime) -> bool:
+        """Whether the slot is recorded (a read, so that checking costs no write)."""
+        found = await self.conn.scalar(
+            select(ScheduleSlot.job).where(ScheduleSlot.job == job, ScheduleSlot.fire_time == fire)
+        )
+        if found is not None:
+            await self.conn.rollback()
+        return found is not None
+
+    async def catch_up(
+        self, schedules: dict[str, Schedule], now: dt.datetime
+    ) -> list[tuple[str, dt.datetime]]:
+        """Run each job's latest slot (within its period) that no instance ran: the one a
+        dead leader missed, one missed while no instance was active, one that failed."""
+        ran = []
+        for job, schedule in schedules.items():
+            fire = schedule.latest_fire_time(now)
+            if fire is not None and await self.run_slot(job, fire, schedule):
+                ran.append((job, fire))
+        return ran
+
+
+def build_scheduler(leader: Leader, schedules: dict[str, Schedule]) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=dt.UTC)
+    for job, schedule in schedules.items():
+        scheduler.add_job(
+            _fire,
+            schedule.trigger,
+            args=(leader, job, schedule),
+            id=job,
+            coalesce=True,  # after a pause, one catch-up run rather than one per missed one
+            misfire_grace_time=int(schedule.period.total_seconds()),
+            max_instances=1,
+        )
+    return scheduler
+
+
+async def _fire(leader: Leader, job: str, schedule: Schedule) -> None:
+    """What APScheduler runs at a fire time: that slot (the latest one, when late)."""
+    fire = schedule.latest_fire_time(dt.datetime.now(dt.UTC))
+    if fire is None:
+        return
+    try:
+        await leader.run_slot(job, fire, schedule)
+    except Exception as exc:
+        # The connection is gone: the next check ends this instance's term.
+        log.warning("Could not run the %s run of %s: %s", job, fire.isoformat(), exc)
+
+
 async def run_scheduler(
-    stop: asyncio.Event, leadership: Leadership | None = None, *, poll: float = 5.0
+    stop: asyncio.Event,
+    leadership: Leadership | None = None,
+    *,
+    poll: float = 5.0,
+    schedules: dict[str, Schedule] | None = None,
 ) -> None:
     """Wait for the lock, schedule while holding it, and give it up when `stop` is set."""
     leadership = leadership or Leadership()
+    schedules = SCHEDULES if schedules is None else schedules
     while not stop.is_set():
         try:
             async with get_engine().connect() as conn:
@@ -117,24 +251,31 @@ async def run_scheduler(
                 if not held:
                     await _wait(stop, poll)
                     continue
-                await _lead(conn, stop, leadership, poll)
+                await _lead(Leader(conn), stop, leadership, poll, schedules)
         except Exception:
             log.warning("The scheduler lost its database connection; will retry.", exc_info=True)
             await _wait(stop, poll)
 
 
-async def _lead(conn: object, stop: asyncio.Event, leadership: Leadership, poll: float) -> None:
-    scheduler = build_scheduler()
-    scheduler.start()
+async def _lead(
+    leader: Leader,
+    stop: asyncio.Event,
+    leadership: Leadership,
+    poll: float,
+    schedules: dict[str, Schedule],
+) -> None:
     leadership.terms += 1
     leadership.leading.set()
     log.info("This scheduler is the active one.")
+    scheduler = build_scheduler(leader, schedules)
     try:
+        scheduler.start()
         while not stop.is_set():
+            # Also what APScheduler missed (a stalled loop), or a fan-out that failed.
+            for job, fire in await leader.catch_up(schedules, dt.datetime.now(dt.UTC)):
+                log.info("Caught up the %s run of %s.", job, fire.isoformat())
             await _wait(stop, poll)
-            # Raises when the connection, and with it the lock, is gone.
-            await conn.execute(text("SELECT 1"))  # type: ignore[attr-defined]
-            await conn.commit()  # type: ignore[attr-defined]
+            await leader.check()
     finally:
         leadership.leading.clear()
         scheduler.shutdown(wait=False)
