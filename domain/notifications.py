@@ -423,6 +423,56 @@ async def claim_email(notification_id: uuid.UUID, lease: dt.timedelta) -> Email 
         return Email(row.id, user.email, row.subject, row.body, row.email_attempts)
 
 
+# An e-mail still unsent this long after it was due has lost its message: dropped while
+# its tenant was suspended, given up by the broker, lost with a dead worker.
+STALE_EMAIL = dt.timedelta(minutes=15)
+REQUEUE_BATCH = 500
+
+
+async def requeue_stale_emails(now: dt.datetime | None = None) -> int:
+    """Queue again the current tenant's e-mails left unsent; returns how many.
+
+    An e-mail is stale when it is pending or retrying `STALE_EMAIL` after it was due
+    (created, or its retry's time) and nobody holds its lease. It gets a new message
+    through the outbox, and its due time moves to now, so it waits another
+    `STALE_EMAIL` before it is queued again. Should the old message still be around, the
+    lease makes the two send one e-mail.
+    """
+    now = now or clock.now()
+    async with tenant_session() as session:
+        stale = (
+            select(Notification.id)
+            .where(
+                Notification.email_status.in_(UNSENT_STATUSES),
+                func.coalesce(Notification.email_due_at, Notification.created_at)
+                < now - STALE_EMAIL,
+                or_(
+                    Notification.email_claimed_until.is_(None),
+                    Notification.email_claimed_until < now,
+                ),
+            )
+            .order_by(Notification.created_at)
+            .limit(REQUEUE_BATCH)
+            .with_for_update(skip_locked=True)
+        )
+        ids = list(
+            await session.scalars(
+                update(Notification)
+                .where(Notification.id.in_(stale.scalar_subquery()))
+                .values(email_due_at=now)
+                .returning(Notification.id)
+            )
+        )
+        await outbox.enqueue_many(
+            session,
+            [
+                (SEND_EMAIL, {"notification_id": i}, f"email:{i}:again:{now.isoformat()}")
+                for i in ids
+            ],
+        )
+    return len(ids)
+
+
 async def email_sent(notification_id: uuid.UUID) -> None:
     async with tenant_session() as session:
         await session.execute(

@@ -7,6 +7,7 @@ broker on this session's database, the workers, and SMTP to a local aiosmtpd sin
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from dramatiq import Broker
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import notifications
@@ -22,6 +23,7 @@ from domain.identity.models import User
 from renshi.settings import get_settings
 from tenants.binding import tenant_session
 from tenants.context import Tenant, use_tenant
+from tenants.registry import set_status
 from tests.advance_fixtures import (
     APPROVERS,
     Company,
@@ -29,6 +31,7 @@ from tests.advance_fixtures import (
     build_company,
     call,
     own_client,
+    raw_session,
     submitted,
 )
 from tests.conftest import GraphQLClient
@@ -37,6 +40,8 @@ from tests.worker_support import eventually, installed_broker, running_worker
 from workers import relay
 from workers.events import EVENTS_QUEUE
 from workers.notifications import QUEUE as NOTIFICATIONS_QUEUE
+from workers.reminders import QUEUE as REMINDERS_QUEUE
+from workers.reminders import scan
 
 QUEUES = [EVENTS_QUEUE, NOTIFICATIONS_QUEUE]
 LIST = """query($first: Int!, $after: String, $unread: Boolean!) {
@@ -238,6 +243,47 @@ async def test_two_copies_of_one_email_message_running_at_once_send_one_email(
     assert len(deferred) >= 1  # the copies did run while the first was sending
 
 
+async def test_an_email_dropped_while_its_tenant_was_suspended_goes_out_after_the_next_scan(
+    company: Company, gql: GraphQLClient, database_url: str, sink: Sink
+) -> None:
+    await add_user(gql, company, "dropped", ["employee"], locale="en")
+    tenant = company.tenant.tenant
+    async with installed_broker(database_url, [*QUEUES, REMINDERS_QUEUE]) as broker:
+        # The e-mail is queued; then the tenant is suspended and a worker drops the message.
+        notification_id = await _notify(tenant, "dropped@sunrise.test")
+        await relay.drain(broker, tenant)
+        await set_status(tenant.slug, "suspended")
+        try:
+            async with running_worker(broker, [NOTIFICATIONS_QUEUE]):
+                await eventually(lambda: _notifications_queue_empty(broker))
+        finally:
+            await set_status(tenant.slug, "active")
+        dropped = await _row(tenant, notification_id)
+        # A quarter of an hour later (and more), the hourly scan runs.
+        async with raw_session(company) as session:
+            await session.execute(
+                text(
+                    "UPDATE notifications SET created_at = now() - interval '20 minutes'"
+                    " WHERE id = :id"
+                ),
+                {"id": notification_id},
+            )
+        async with running_worker(broker, [*QUEUES, REMINDERS_QUEUE], threads=2):
+            for _ in range(2):  # the second scan finds nothing left to queue
+                scan.send_with_options(
+                    kwargs={"at": dt.datetime.now(dt.UTC).isoformat()}, tenant=tenant.slug
+                )
+                await eventually(lambda: _queue_empty(broker, REMINDERS_QUEUE))
+                await relay.drain(broker, tenant)
+                await eventually(lambda: _notifications_queue_empty(broker))
+
+    sent = await _row(tenant, notification_id)
+    assert (dropped.email_status, dropped.email_attempts) == ("pending", 0)
+    assert (sent.email_status, sent.email_attempts) == ("sent", 1)
+    assert len(sink.to("dropped@sunrise.test")) == 1
+    assert await _email_messages(tenant, notification_id) == 2  # the first, and one again
+
+
 # --- helpers -----------------------------------------------------------------------------------
 
 
@@ -353,3 +399,23 @@ async def _row(tenant: Tenant, notification_id: Any) -> notifications.Notificati
 
 async def _has_status(tenant: Tenant, notification_id: Any, status: str) -> bool:
     return (await _row(tenant, notification_id)).email_status == status
+
+
+def _queue_empty(broker: Broker, queue: str) -> bool:
+    with broker.pool.connection() as conn:  # type: ignore[attr-defined]
+        row = conn.execute(
+            "SELECT count(*) FROM dramatiq.queue WHERE queue_name LIKE %s AND state <> 'rejected'",
+            (f"{queue}%",),
+        ).fetchone()
+    return int(row[0]) == 0
+
+
+async def _email_messages(tenant: Tenant, notification_id: Any) -> int:
+    """How many messages the outbox recorded to send the notification's e-mail."""
+    from domain.outbox import OutboxMessage
+
+    async with tenant_session(tenant) as session:
+        rows = await session.scalars(
+            select(OutboxMessage).where(OutboxMessage.actor_name == notifications.SEND_EMAIL)
+        )
+        return sum(1 for row in rows if row.payload["notification_id"] == str(notification_id))

@@ -1,11 +1,12 @@
-"""The reminder scan of one tenant, as the scheduler fans it out every hour."""
+"""The reminder scan of one tenant, as the scheduler fans it out every hour, and the
+sweep of its e-mails left unsent."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
 
-from domain import reminders
+from domain import notifications, reminders
 from workers.actors import actor
 
 log = logging.getLogger(__name__)
@@ -19,3 +20,8 @@ async def scan(at: str) -> None:
     report = await reminders.send_reminders(dt.datetime.fromisoformat(at))
     if report.sent:
         log.info("The reminder scan at %s wrote %d notification(s).", at, report.sent)
+    # Hourly is often enough to find e-mails whose message was lost, as when it was
+    # dropped while the tenant was suspended.
+    requeued = await notifications.requeue_stale_emails()
+    if requeued:
+        log.info("Queued %d unsent e-mail(s) again.", requeued)
