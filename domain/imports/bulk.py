@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -145,6 +145,20 @@ def state_on(
             break
         found = state
     return found
+
+
+async def plan_for_growing_tables(session: AsyncSession) -> None:
+    """Plan every statement of this import transaction for the tables as they are now.
+
+    NOTE: asyncpg prepares each statement once per connection, and after five runs
+    PostgreSQL may keep one generic plan for it, costed on the tables of that moment. An
+    import fills a new tenant's tables while it looks rows up by key in them, so a generic
+    plan made on an empty `employees` (a sequential scan) was kept for a table of 100,000
+    rows: every batch scanned all rows copied before it, and the import grew
+    quadratically (issue #3). Custom plans cost a fraction of a millisecond each and see
+    the tables' current size, so the look-ups use their indexes whatever the size.
+    """
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 async def load_position_facts(session: AsyncSession) -> dict[uuid.UUID, PositionFacts]:

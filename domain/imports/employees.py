@@ -63,6 +63,7 @@ from domain.imports.bulk import (
     derive_periods,
     load_events,
     new_id,
+    plan_for_growing_tables,
     state_on,
 )
 from domain.imports.dates import parse_date
@@ -262,6 +263,7 @@ class EmployeeImport:
 
     async def _run(self) -> None:
         async with tenant_session() as session:
+            await plan_for_growing_tables(session)
             self.writer = BulkWriter(session)
             started = time.perf_counter()
             self.catalog = await _Catalog.load(session, self.effective)

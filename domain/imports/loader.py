@@ -37,6 +37,7 @@ from domain.imports.bulk import (
     derive_periods,
     load_events,
     new_id,
+    plan_for_growing_tables,
 )
 from domain.imports.report import ImportReport, Problem
 from domain.money import Money, currency_code
@@ -88,6 +89,7 @@ class Loader:
         self._new_versions: dict[uuid.UUID, dict[str, Any]] = {}
 
     async def prepare(self) -> None:
+        await plan_for_growing_tables(self.session)
         for model in (Branch, JobLevel, OrgUnit, Position):
             codes = await self.session.execute(select(model.code, model.id))
             self._codes[model] = {code: ident for code, ident in codes.tuples() if code}
