@@ -62,9 +62,17 @@ async def fill(url: str, slugs: list[str], advances: int) -> None:
         conn = await asyncpg.connect(asyncpg_dsn(url))
         try:
             while queue:
-                schema = quote_ident(schema_for(queue.pop()))
+                slug = queue.pop()
                 await conn.execute(
-                    FILL.format(s=schema, advances=advances, due_soon=DUE_SOON.isoformat())
+                    FILL.format(
+                        s=quote_ident(schema_for(slug)),
+                        advances=advances,
+                        due_soon=DUE_SOON.isoformat(),
+                    )
+                )
+                # Users without a placement read on the tenant's calendar: Shanghai's too.
+                await conn.execute(
+                    "UPDATE shared.tenants SET time_zone = 'Asia/Shanghai' WHERE slug = $1", slug
                 )
         finally:
             await conn.close()

@@ -3,11 +3,16 @@
 The scheduler asks every tenant to scan once an hour. A scan judges each recipient on the
 calendar of their own branch (a user without one, on the tenant's): their run date is the
 local date of the latest 09:00 there at or before the scan's instant. So a manager in
-Berlin hears of a Shanghai employee's late advance at 09:00 in Berlin. Each reminder's
-idempotency key names its kind, subject, run date and recipient, so the scans of one local
-day send each reminder once, whatever the number of scans, redeliveries or replays, and
-whatever the clocks did that day. Whether an advance is overdue for analytics is judged
-on its own branch's calendar, as everywhere else.
+Berlin hears of a Shanghai employee's late advance at 09:00 in Berlin.
+
+A reminder is due on one local day (three days before the settlement date, the day after
+it...), and goes out at the first scan on or after that day's 09:00: a day no scan
+reached (every worker down) is caught up by the next scan, up to `CATCH_UP_DAYS` late.
+Each reminder's idempotency key names its kind, subject, the day it was due (not the day
+it went out) and recipient, so it is sent once whatever the number of scans,
+redeliveries or replays, and whatever the clocks did that day; a scan looks the keys up
+before it builds anything. Whether an advance is overdue for analytics is judged on its
+own branch's calendar, as everywhere else.
 """
 
 from __future__ import annotations
@@ -15,11 +20,13 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import any_, func, literal, select
+from sqlalchemy import String, any_, bindparam, func, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, outbox
@@ -28,7 +35,14 @@ from domain.advances.models import OUTSTANDING_STATUSES, Advance, ApprovalStep, 
 from domain.errors import DomainError
 from domain.identity.actions import Viewer
 from domain.identity.models import User
-from domain.notifications import Draft, Reader, display_name, notify_many, readers_of
+from domain.notifications import (
+    Draft,
+    Notification,
+    Reader,
+    display_name,
+    notify_many,
+    readers_of,
+)
 from domain.organisation.models import Branch
 from domain.organisation.queries import managers_of_positions
 from domain.people.models import Employee
@@ -124,31 +138,79 @@ def working_hours(start: dt.datetime, end: dt.datetime, time_zone: str) -> float
     return total.total_seconds() / 3600
 
 
+@dataclasses.dataclass(frozen=True)
+class Stage:
+    """One reminder about an advance: its kind, who hears it, and its day, `offset` days
+    after the expected settlement date (before it, when negative).
+
+    It goes out at the first scan on or after its day on the reader's calendar, or, when
+    no scan ran that day, at the first one up to `CATCH_UP_DAYS` later (a due-soon
+    reminder no later than the settlement date itself).
+    """
+
+    kind: str
+    audience: str  # "employee", "manager" or "finance"
+    offset: int
+    until_due: bool = False
+
+    def window(self, due: dt.date) -> tuple[dt.date, dt.date]:
+        """The reminder's day for an advance due on `due`, and the last day it may go out."""
+        day = due + dt.timedelta(days=self.offset)
+        last = day + dt.timedelta(days=CATCH_UP_DAYS)
+        return day, min(last, due) if self.until_due else last
+
+    def due_dates(self, today: dt.date) -> list[dt.date]:
+        """The settlement dates of the advances whose window holds `today`."""
+        latest = today - dt.timedelta(days=self.offset)
+        first = latest - dt.timedelta(days=CATCH_UP_DAYS)
+        if self.until_due:
+            first = max(first, today)
+        return [first + dt.timedelta(days=n) for n in range((latest - first).days + 1)]
+
+
+# A reminder whose day had no scan (every worker down for a day) still goes out this many
+# days late; after that it is dropped, the next stage having taken over.
+CATCH_UP_DAYS = 7
+# A reader's calendar is at most two days from the branch's (UTC-12 to UTC+14).
+ZONE_SPREAD = 2
+# Analytics re-scores an advance on its first overdue day (caught up like a reminder).
+OVERDUE_EVENT = Stage("advance.overdue", "analytics", 1)
+
+
+def stages(policy: ReminderPolicy) -> list[Stage]:
+    return [
+        Stage("advance.due_soon", "employee", -policy.due_soon_days, until_due=True),
+        Stage("advance.overdue", "employee", 1),
+        Stage("advance.escalated", "manager", policy.escalate_manager_days),
+        Stage("advance.escalated", "finance", policy.escalate_finance_days),
+    ]
+
+
 @dataclasses.dataclass
 class ScanReport:
     sent: int = 0  # notifications written by this scan (not those of earlier scans)
-    overdue_events: int = 0
+    overdue_events: int = 0  # overdue events queued by this scan
 
 
 async def send_reminders(at: dt.datetime) -> ScanReport:
-    """Scan the current tenant at the instant `at` and notify whoever is due today."""
+    """Scan the current tenant at the instant `at` and notify whoever is due a reminder:
+    today on their calendar, or on a day no scan reached (see `Stage`)."""
     report = ScanReport()
     async with tenant_session() as session:
         policy = await reminder_policy(session)
+        plan = stages(policy)
         zones = {b.id: b.time_zone for b in await session.scalars(select(Branch))}
         days = {branch_id: run_date(zone, at) for branch_id, zone in zones.items()}
         # Readers live in some branch's zone or, without one, in the tenant's.
         reader_days = {*days.values(), run_date(current_tenant().time_zone, at)}
-        scan = _Scan(session, report, at)
-        # Only the settlement dates some reader acts on today are loaded (the index on
-        # status and date serves it); each reminder is then judged on its reader's day.
-        offsets = {
-            -policy.due_soon_days,
-            1,
-            policy.escalate_manager_days,
-            policy.escalate_finance_days,
+        # Only the settlement dates whose reminders some reader may get today are loaded
+        # (the index on status and date serves it).
+        dates = {
+            due
+            for today in reader_days
+            for stage in [*plan, OVERDUE_EVENT]
+            for due in stage.due_dates(today)
         }
-        dates = {day - dt.timedelta(days=n) for day in reader_days for n in offsets}
         advances = list(
             await session.scalars(
                 select(Advance).where(
@@ -157,12 +219,27 @@ async def send_reminders(at: dt.datetime) -> ScanReport:
                 )
             )
         )
+        scan = _Scan(session, report, at)
         await scan.load(advances)
-        for advance in advances:
-            await scan.advance(advance, days[advance.branch_id], policy)
+        await scan.overdue_events(advances, days)
+        for stage in plan:
+            await scan.stage(stage, advances, days)
         await scan.approvals(policy)
         await scan.write()
     return report
+
+
+@dataclasses.dataclass
+class _Pending:
+    """A reminder to write unless its key exists: the parameters are built only then."""
+
+    reader: Reader
+    kind: str
+    key: str
+    data: dict[str, Any]
+    advance: Advance | None = None
+    days_late: int | None = None  # an escalation's
+    params: dict[str, str] | None = None  # given (approvals) or built from the advance
 
 
 class _Scan:
@@ -173,7 +250,7 @@ class _Scan:
         self.users: dict[uuid.UUID, list[User]] = {}  # by employee
         self.owed: dict[uuid.UUID, Decimal] = {}  # by advance
         self.readers: dict[uuid.UUID, Reader] = {}  # by user
-        self.drafts: list[Draft] = []
+        self.pending: dict[str, _Pending] = {}  # by key
 
     async def load(self, advances: list[Advance]) -> None:
         """What the advances' reminders need, a few queries for all of them."""
@@ -204,12 +281,17 @@ class _Scan:
     def _today(self, reader: Reader) -> dt.date:
         return run_date(reader.time_zone, self.at)
 
-    async def advance(self, advance: Advance, branch_day: dt.date, policy: ReminderPolicy) -> None:
-        due = advance.expected_settlement_date
-        if (branch_day - due).days == 1:
-            # Analytics re-scores on becoming overdue; the key makes it once per advance.
-            await outbox.enqueue(
-                self.session,
+    async def overdue_events(self, advances: list[Advance], days: dict[uuid.UUID, dt.date]) -> None:
+        """Tell analytics of each advance that became overdue on its branch's calendar,
+        once per advance (by key; those queued before are looked up, not queued again)."""
+        due: dict[str, Advance] = {}
+        for advance in advances:
+            first, last = OVERDUE_EVENT.window(advance.expected_settlement_date)
+            if first <= days[advance.branch_id] <= last:
+                due[f"advance.overdue:{advance.id}"] = advance
+        queued = await _existing(self.session, outbox.OutboxMessage.idempotency_key, due)
+        events = [
+            (
                 "advance.changed",
                 {
                     "advance_id": advance.id,
@@ -217,26 +299,48 @@ class _Scan:
                     "status": advance.status,
                     "change": "overdue",
                 },
-                f"advance.overdue:{advance.id}",
+                key,
             )
-            self.report.overdue_events += 1
+            for key, advance in due.items()
+            if key not in queued
+        ]
+        await outbox.enqueue_many(self.session, events)
+        self.report.overdue_events += len(events)
 
-        for reader in await self._read(self.users.get(advance.employee_id, [])):
-            day = self._today(reader)
-            if (due - day).days == policy.due_soon_days:
-                await self._tell(reader, advance, "advance.due_soon", day)
-            if (day - due).days == 1:
-                await self._tell(reader, advance, "advance.overdue", day)
-
-        # A reader's calendar is at most two days from the branch's (UTC-12 to UTC+14),
-        # so managers and finance are looked up only for advances that near their day.
-        late = (branch_day - due).days
-        if abs(late - policy.escalate_manager_days) <= 2:
-            users = await self._manager_users(advance, branch_day)
-            await self._escalate(advance, policy.escalate_manager_days, users)
-        if abs(late - policy.escalate_finance_days) <= 2:
-            users = await self._role_users("finance")
-            await self._escalate(advance, policy.escalate_finance_days, users)
+    async def stage(
+        self, stage: Stage, advances: list[Advance], days: dict[uuid.UUID, dt.date]
+    ) -> None:
+        """Note the stage's reminder for each reader whose today is in its window."""
+        # Only advances whose window is near on the branch's calendar: managers and
+        # finance are looked up for those alone.
+        near = []
+        for advance in advances:
+            first, last = stage.window(advance.expected_settlement_date)
+            branch_day = days[advance.branch_id]
+            if (first - branch_day).days <= ZONE_SPREAD and (branch_day - last).days <= ZONE_SPREAD:
+                near.append(advance)
+        if not near:
+            return
+        if stage.audience == "employee":
+            audience = {a.id: self.users.get(a.employee_id, []) for a in near}
+        elif stage.audience == "manager":
+            audience = await self._manager_users(near, days)
+        else:
+            finance = await self._role_users("finance")
+            audience = {a.id: finance for a in near}
+        for advance in near:
+            first, last = stage.window(advance.expected_settlement_date)
+            for reader in await self._read(audience.get(advance.id, [])):
+                if first <= self._today(reader) <= last:
+                    self._note(
+                        reader,
+                        stage.kind,
+                        advance.id,
+                        first,
+                        {"advance_id": advance.id},
+                        advance=advance,
+                        days_late=None if stage.audience == "employee" else stage.offset,
+                    )
 
     async def approvals(self, policy: ReminderPolicy) -> None:
         waiting = await self.session.execute(
@@ -256,10 +360,11 @@ class _Scan:
                 )
             )
             started = since or advance.submitted_at or advance.created_at
-            requester = None
+            requester: Employee | None = None
             for reader in await self._read(await self._approvers(step)):
                 # Counted up to the approver's 09:00 today, so the reminder of a day does
-                # not depend on which hourly scan of that day sends it.
+                # not depend on which hourly scan of that day sends it. A day with no scan
+                # is not caught up: the next day's reminder says the same, more urgently.
                 day = self._today(reader)
                 nine = dt.datetime.combine(day, SEND_AT, ZoneInfo(reader.time_zone))
                 hours = working_hours(started, nine, reader.time_zone)
@@ -267,43 +372,68 @@ class _Scan:
                     continue
                 requester = requester or await self.session.get(Employee, advance.employee_id)
                 assert requester is not None
-                await self._notify(
+                self._note(
                     reader,
                     "approval.waiting",
                     step.id,
                     day,
-                    {
+                    {"step_id": step.id, "advance_id": advance.id},
+                    params={
                         "requester": display_name(requester, reader.locale),
                         "amount": reader.money(advance.amount, advance.currency),
                         "purpose": advance.purpose,
                         "hours": str(int(hours)),
                     },
-                    {"step_id": step.id, "advance_id": advance.id},
                 )
 
-    async def _tell(self, reader: Reader, advance: Advance, kind: str, day: dt.date) -> None:
-        params = self._advance_params(advance, reader)
-        await self._notify(reader, kind, advance.id, day, params, {"advance_id": advance.id})
+    def _note(
+        self,
+        reader: Reader,
+        kind: str,
+        subject: uuid.UUID,
+        day: dt.date,
+        data: dict[str, Any],
+        *,
+        advance: Advance | None = None,
+        days_late: int | None = None,
+        params: dict[str, str] | None = None,
+    ) -> None:
+        """Note a reminder. Its key names (the tenant being the schema) its kind, subject,
+        day and recipient; the day is the one it was due, also when it goes out later."""
+        key = f"reminder:{kind}:{subject}:{day.isoformat()}:{reader.user.id}"
+        self.pending[key] = _Pending(reader, kind, key, data, advance, days_late, params)
 
-    async def _escalate(self, advance: Advance, after_days: int, users: list[User]) -> None:
-        """Tell each of `users` whose today is `after_days` past the advance's due date."""
-        due = advance.expected_settlement_date
-        readers = [r for r in await self._read(users) if (self._today(r) - due).days == after_days]
-        if not readers:
-            return
-        employee = await self.session.get(Employee, advance.employee_id)
-        assert employee is not None
-        for reader in readers:
-            params = self._advance_params(advance, reader)
-            params |= {"employee": display_name(employee, reader.locale), "days": str(after_days)}
-            await self._notify(
-                reader,
-                "advance.escalated",
-                advance.id,
-                self._today(reader),
-                params,
-                {"advance_id": advance.id},
-            )
+    async def write(self) -> None:
+        """Write the reminders no earlier scan wrote, at once: their keys are looked up
+        first (one query), so only new ones are built."""
+        written = await _existing(self.session, Notification.idempotency_key, self.pending)
+        new = [p for key, p in self.pending.items() if key not in written]
+        escalated = {p.advance.employee_id for p in new if p.advance and p.days_late}
+        employees = (
+            {
+                e.id: e
+                for e in await self.session.scalars(
+                    select(Employee).where(Employee.id.in_(escalated))
+                )
+            }
+            if escalated
+            else {}
+        )
+        drafts = []
+        for pending in new:
+            params = pending.params
+            if params is None:
+                assert pending.advance is not None
+                params = self._advance_params(pending.advance, pending.reader)
+                if pending.days_late is not None:
+                    employee = employees[pending.advance.employee_id]
+                    params |= {
+                        "employee": display_name(employee, pending.reader.locale),
+                        "days": str(pending.days_late),
+                    }
+            drafts.append(Draft(pending.reader, pending.kind, pending.key, params, pending.data))
+        self.report.sent += len(await notify_many(self.session, drafts))
+        self.pending = {}
 
     def _advance_params(self, advance: Advance, reader: Reader) -> dict[str, str]:
         owed = self.owed.get(advance.id, Decimal(0))
@@ -314,40 +444,35 @@ class _Scan:
             "due": reader.date(advance.expected_settlement_date),
         }
 
-    async def _notify(
-        self,
-        reader: Any,
-        kind: str,
-        subject: uuid.UUID,
-        day: dt.date,
-        params: dict[str, str],
-        data: dict[str, Any],
-    ) -> None:
-        # (tenant: the schema) subject, kind, local date, and the recipient.
-        key = f"reminder:{kind}:{subject}:{day.isoformat()}:{reader.user.id}"
-        self.drafts.append(Draft(reader, kind, key, params, data))
-
-    async def write(self) -> None:
-        """Write the scan's reminders at once; those of earlier scans stay as they are."""
-        self.report.sent += len(await notify_many(self.session, self.drafts))
-        self.drafts = []
-
-    async def _manager_users(self, advance: Advance, day: dt.date) -> list[User]:
-        place = (await placements(self.session, {advance.employee_id}, day)).get(
-            advance.employee_id
-        )
-        if place is None or place.position_id is None:
-            return []
-        manager = (await managers_of_positions(self.session, [place.position_id], day)).get(
-            place.position_id
-        )
-        if manager is None:
-            return []
-        return list(
-            await self.session.scalars(
-                select(User).where(User.employee_id == manager, User.is_active.is_(True))
-            )
-        )
+    async def _manager_users(
+        self, advances: list[Advance], days: dict[uuid.UUID, dt.date]
+    ) -> dict[uuid.UUID, list[User]]:
+        """Each advance's employee's manager's users, on the branch's today: two queries
+        per branch calendar day (few), and one for the users."""
+        by_day: dict[dt.date, set[uuid.UUID]] = {}
+        for advance in advances:
+            by_day.setdefault(days[advance.branch_id], set()).add(advance.employee_id)
+        manager_of: dict[tuple[uuid.UUID, dt.date], uuid.UUID] = {}
+        for day, employees in by_day.items():
+            places = await placements(self.session, employees, day)
+            positions = {p.position_id for p in places.values() if p.position_id is not None}
+            managers = await managers_of_positions(self.session, positions, day)
+            for employee_id, place in places.items():
+                manager = managers.get(place.position_id) if place.position_id else None
+                if manager is not None:
+                    manager_of[(employee_id, day)] = manager
+        users: dict[uuid.UUID, list[User]] = {}
+        if manager_of:
+            for user in await self.session.scalars(
+                select(User)
+                .where(User.employee_id.in_(set(manager_of.values())), User.is_active.is_(True))
+                .order_by(User.email)
+            ):
+                users.setdefault(user.employee_id, []).append(user)  # type: ignore[arg-type]
+        return {
+            a.id: users.get(manager_of.get((a.employee_id, days[a.branch_id])), [])  # type: ignore[arg-type]
+            for a in advances
+        }
 
     async def _role_users(self, role: str) -> list[User]:
         return list(
@@ -366,3 +491,14 @@ class _Scan:
                 select(User).where(User.employee_id == step.approver_id, User.is_active.is_(True))
             )
         )
+
+
+async def _existing(session: AsyncSession, column: Any, keys: Iterable[str]) -> set[str]:
+    """Those of `keys` found in the unique `column`: one query, the keys bound as one array."""
+    wanted = list(keys)
+    if not wanted:
+        return set()
+    found = await session.scalars(
+        select(column).where(column == any_(bindparam("keys", wanted, type_=ARRAY(String))))
+    )
+    return set(found)

@@ -204,12 +204,56 @@ async def test_overdue_reminders_escalate_to_the_manager_then_finance_and_tell_a
         )
         english = await session.scalar(
             select(Notification.subject).where(
-                Notification.kind == "advance.escalated",
+                Notification.idempotency_key.like(f"reminder:advance.escalated:{pk(advance_id)}:%"),
                 Notification.recipient_id == await _user_id(tenant, "controller@sunrise.test"),
             )
         )
     assert [(e["change"], e["status"]) for e in events] == [("overdue", "disbursed")]
     assert english == "Rep5 Sun's advance is 7 days overdue"
+
+
+async def test_reminders_of_a_day_no_scan_reached_go_out_at_the_next_scan_once(
+    company: Company, gql: GraphQLClient
+) -> None:
+    tenant = company.tenant.tenant
+    await set_branch_zone(company, "America/Los_Angeles")
+    la = ZoneInfo("America/Los_Angeles")
+    due = dt.date(2027, 5, 1)
+    advance_id = await approved_and_paid(gql, company, "rep3", "400", "Summit", due=due.isoformat())
+    # Every worker is down from 08:00 on 4 May to 10:00 on 5 May, Los Angeles time: no
+    # scan at 09:00 on 4 May, the manager's day (three days overdue).
+    down = (dt.datetime(2027, 5, 4, 8, tzinfo=la), dt.datetime(2027, 5, 5, 10, tzinfo=la))
+    start = dt.datetime(2027, 4, 30, tzinfo=UTC)
+
+    first_heard: dict[tuple[str, str, str], dt.datetime] = {}
+    for instant in hourly_instants(start, start + dt.timedelta(days=12)):
+        if down[0] <= instant <= down[1]:
+            continue
+        await scan(tenant, instant)
+        for kind in ("advance.due_soon", "advance.overdue", "advance.escalated"):
+            for email, key in await reminder_rows(tenant, kind, advance_id):
+                first_heard.setdefault((kind, email, key.split(":")[3]), instant)
+
+    def nine(day: int) -> dt.datetime:
+        return dt.datetime(2027, 5, day, 9, tzinfo=la).astimezone(UTC)
+
+    assert first_heard == {
+        # Before the gap: the overdue reminder on 2 May (due soon on 28 April: no scan
+        # ran before the 30th, and it was caught up at the first).
+        ("advance.due_soon", "rep3@sunrise.test", "2027-04-28"): start,
+        ("advance.overdue", "rep3@sunrise.test", "2027-05-02"): nine(2),
+        # The manager's, due on 4 May, at the first scan after the gap (11:00 on 5 May),
+        # under the key of the day it was due; and finance's on time on 8 May.
+        ("advance.escalated", "mgr1@sunrise.test", "2027-05-04"): dt.datetime(
+            2027, 5, 5, 11, tzinfo=la
+        ).astimezone(UTC),
+        ("advance.escalated", "accountant@sunrise.test", "2027-05-08"): nine(8),
+        ("advance.escalated", "fin_mgr@sunrise.test", "2027-05-08"): nine(8),
+        # The controller has no branch: 09:00 on the tenant's (Shanghai) calendar.
+        ("advance.escalated", "controller@sunrise.test", "2027-05-08"): dt.datetime(
+            2027, 5, 8, 9, tzinfo=ZoneInfo("Asia/Shanghai")
+        ),
+    }
 
 
 async def test_each_recipient_hears_at_nine_in_their_own_branchs_zone(
