@@ -9,30 +9,47 @@ partial unique index allows one open alert per employee and band, so two concurr
 re-scores raise one.
 
 HR users and the employee's manager are told in-app and by e-mail
-(`domain.notifications`), under a key naming the alert and the recipient.
+(`domain.notifications`, written in bulk by `domain.analytics.notices`), under a key
+naming the alert and the recipient.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, any_, literal, or_, select, true, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    Numeric,
+    String,
+    and_,
+    any_,
+    bindparam,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock
 from domain.advances.chain import placements
 from domain.analytics.models import RiskAlert
+from domain.analytics.notices import notify_in_bulk
 from domain.analytics.points import Scored, Thresholds, describe, formatted
 from domain.errors import DomainError, NotFound
 from domain.identity.actions import Viewer
 from domain.identity.models import User
-from domain.notifications import Draft, display_name, notify_many, readers_of
+from domain.notifications import Draft, display_name, readers_of
 from domain.organisation.queries import managers_of_positions
 from domain.people.models import Employee
 from domain.permissions import require_any_role
@@ -46,9 +63,9 @@ RISK_READERS = ("admin", "hr")
 BAND_RANK = {"low": 0, "medium": 1, "high": 2}
 BAND_LABELS = {"low": N_("low"), "medium": N_("medium"), "high": N_("high")}
 REASONS_IN_ALERT = 3
-ALERT_CHUNK = 1000
-ALERTS = cast(Table, RiskAlert.__table__)
-NOTIFICATION_CHUNK = 500
+# Alerts notified at a time: telling them looks their employees up with one bind
+# parameter each, and a statement takes at most 32,767.
+NOTIFY_CHUNK = 5000
 
 
 async def risk_thresholds(session: AsyncSession) -> Thresholds:
@@ -165,46 +182,48 @@ async def raise_alerts(
     the managers. Returns the alerts written (rows of id, employee_id, band, score and
     threshold).
 
-    A thousand crossings at a time: a tenant's first nightly scoring may raise one for
-    most employees, and one statement takes at most 32,767 parameters.
+    One statement whatever the number of crossings: a tenant's first nightly scoring may
+    raise one for most employees, so each column goes in as one array.
     """
-    raised: list[Any] = []
-    for start in range(0, len(rising), ALERT_CHUNK):
-        raised += await _raise_chunk(session, rising[start : start + ALERT_CHUNK], as_of, at)
-    return raised
-
-
-async def _raise_chunk(
-    session: AsyncSession, rising: list[Crossing], as_of: dt.date, at: dt.datetime
-) -> list[Any]:
-    # Core rows, not ORM objects, and one cached statement run over the rows (SQLAlchemy
-    # batches them): a first night may raise tens of thousands.
-    statement = (
-        insert(ALERTS)
-        .on_conflict_do_nothing(
-            index_elements=["employee_id", "band"], index_where=ALERTS.c.closed_at.is_(None)
-        )
-        .returning(
-            ALERTS.c.id, ALERTS.c.employee_id, ALERTS.c.band, ALERTS.c.score, ALERTS.c.threshold
+    if not rising:
+        return []
+    raised = list(
+        await session.execute(
+            _RAISE,
+            {
+                "employee_ids": [c.scored.employee_id for c in rising],
+                "bands": [c.scored.band for c in rising],
+                "scores": [c.scored.score for c in rising],
+                "thresholds": [c.threshold for c in rising],
+                "risk_score_ids": [c.risk_score_id for c in rising],
+                "raised_at": at,
+            },
         )
     )
-    values = [
-        {
-            "id": uuid.uuid4(),
-            "employee_id": c.scored.employee_id,
-            "band": c.scored.band,
-            "score": c.scored.score,
-            "threshold": c.threshold,
-            "risk_score_id": c.risk_score_id,
-            "raised_at": at,
-        }
-        for c in rising
-    ]
-    raised = list(await session.execute(statement, values))
-    if raised:
-        by_employee = {c.scored.employee_id: c.scored for c in rising}
-        await _notify(session, raised, by_employee, as_of)
+    by_employee = {c.scored.employee_id: c.scored for c in rising}
+    for start in range(0, len(raised), NOTIFY_CHUNK):
+        await _notify(session, raised[start : start + NOTIFY_CHUNK], by_employee, as_of)
     return raised
+
+
+_RAISE = text(
+    """
+    INSERT INTO risk_alerts (id, employee_id, band, score, threshold, risk_score_id, raised_at)
+    SELECT gen_random_uuid(), c.employee_id, c.band, c.score, c.threshold, c.risk_score_id,
+           :raised_at
+      FROM unnest(:employee_ids, :bands, :scores, :thresholds, :risk_score_ids)
+           AS c(employee_id, band, score, threshold, risk_score_id)
+    ON CONFLICT (employee_id, band) WHERE closed_at IS NULL DO NOTHING
+    RETURNING id, employee_id, band, score, threshold
+    """
+).bindparams(
+    bindparam("employee_ids", type_=ARRAY(UUID(as_uuid=True))),
+    bindparam("bands", type_=ARRAY(String)),
+    bindparam("scores", type_=ARRAY(Numeric(5, 2))),
+    bindparam("thresholds", type_=ARRAY(Numeric(5, 2))),
+    bindparam("risk_score_ids", type_=ARRAY(BigInteger)),
+    bindparam("raised_at", type_=DateTime(timezone=True)),
+)
 
 
 async def _notify(
@@ -213,7 +232,8 @@ async def _notify(
     scores: dict[uuid.UUID, Scored],
     as_of: dt.date,
 ) -> None:
-    """HR users and each employee's manager: a handful of queries for all alerts."""
+    """HR users and each employee's manager: a handful of queries for all alerts, and
+    the notifications and their e-mails in one statement."""
     employee_ids = {a.employee_id for a in alerts}
     hr = list(
         await session.scalars(
@@ -230,31 +250,49 @@ async def _notify(
         e.id: e
         for e in await session.scalars(select(Employee).where(Employee.id.in_(employee_ids)))
     }
+    hr_ids = {u.id for u in hr}
+    users_of_employee: dict[uuid.UUID | None, set[uuid.UUID]] = {}
+    for user in everyone.values():
+        users_of_employee.setdefault(user.employee_id, set()).add(user.id)
     drafts = []
     for alert in alerts:
-        recipients = {u.id for u in hr} | {u.id for u in managers.get(alert.employee_id, [])}
+        recipients = hr_ids | {u.id for u in managers.get(alert.employee_id, [])}
         # The employee is never told about their own score.
-        recipients -= {u.id for u in everyone.values() if u.employee_id == alert.employee_id}
+        recipients -= users_of_employee.get(alert.employee_id, set())
+        reasons = _reasons(scores[alert.employee_id])
         for user_id in sorted(recipients):
             reader = readers[user_id]
-            factors = [f.as_json() for f in scores[alert.employee_id].factors]
-            reasons = " ".join(
-                describe(f, reader.locale, reader.format_locale)
-                for f in factors[:REASONS_IN_ALERT]
-                if Decimal(f["contribution"]) > 0
-            )
+            locale, format_locale = reader.locale, reader.format_locale
             params = {
-                "employee": display_name(employees[alert.employee_id], reader.locale),
-                "band": translate(BAND_LABELS[alert.band], reader.locale),
-                "score": _number(alert.score, reader.format_locale),
-                "threshold": _number(alert.threshold, reader.format_locale),
-                "reasons": reasons,
+                "employee": display_name(employees[alert.employee_id], locale),
+                "band": translate(BAND_LABELS[alert.band], locale),
+                "score": _number(alert.score, format_locale),
+                "threshold": _number(alert.threshold, format_locale),
+                "reasons": " ".join(_reason(*r, locale, format_locale) for r in reasons),
             }
             key = f"risk.alert:{alert.id}:{user_id}"
             data = {"alert_id": alert.id, "employee_id": alert.employee_id}
             drafts.append(Draft(reader, "risk.alert", key, params, data))
-    for start in range(0, len(drafts), NOTIFICATION_CHUNK):
-        await notify_many(session, drafts[start : start + NOTIFICATION_CHUNK])
+    await notify_in_bulk(session, drafts)
+
+
+def _reasons(scored: Scored) -> list[tuple[str, tuple[tuple[str, str | None], ...]]]:
+    """The factors an alert names (of the first few, those that raise the score), as
+    (name, stored parameters) that `_reason` can cache."""
+    found = []
+    for factor in scored.factors[:REASONS_IN_ALERT]:
+        if factor.contribution > 0:
+            stored = factor.as_json()
+            found.append((stored["name"], tuple(stored["params"].items())))
+    return found
+
+
+@functools.lru_cache(maxsize=16384)
+def _reason(
+    name: str, params: tuple[tuple[str, str | None], ...], locale: str, format_locale: str
+) -> str:
+    """A reason's sentence; cached, as thousands of alerts share a few hundred reasons."""
+    return describe({"name": name, "params": dict(params)}, locale, format_locale)
 
 
 def _number(value: Decimal, locale: str) -> str:

@@ -25,6 +25,7 @@ recorded later but effective earlier (a backdated correction) does change the pa
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime as dt
 import functools
@@ -35,7 +36,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import Result, bindparam, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.types import Date, DateTime
@@ -195,6 +196,16 @@ def _bound(statement: str, ids: list[uuid.UUID] | None) -> Any:
     return query
 
 
+def _named_tuples(result: Result[Any]) -> list[Any]:
+    """The result's rows as named tuples of its columns.
+
+    NOTE: SQLAlchemy's Row finds a column by name in about half a microsecond, a named
+    tuple in a twentieth of that; a whole tenant's features read some three million.
+    """
+    shape = collections.namedtuple("Row", list(result.keys()))  # type: ignore[misc]
+    return [shape._make(row) for row in result]
+
+
 async def _people(
     session: AsyncSession, as_of: dt.date, ids: list[uuid.UUID] | None
 ) -> dict[uuid.UUID, Any]:
@@ -272,7 +283,7 @@ async def _people(
           LEFT JOIN leave lv ON lv.employee_id = pop.employee_id
     """
     rows = await session.execute(_bound(statement, ids), _params(as_of, ids))
-    return {row.employee_id: row for row in rows}
+    return {row.employee_id: row for row in _named_tuples(rows)}
 
 
 async def _manager_changes(
@@ -418,7 +429,7 @@ async def _advances(
     if ids is not None:
         params["ids"] = ids
     found: dict[uuid.UUID, dict[str, Any]] = defaultdict(dict)
-    for row in await session.execute(query, params):
+    for row in _named_tuples(await session.execute(query, params)):
         found[row.employee_id][row.currency] = row
     return found
 
@@ -473,7 +484,7 @@ async def _expense_habits(
         query = query.bindparams(bindparam("ids", type_=ARRAY(UUID(as_uuid=True))))
         params["ids"] = ids
     rows = await session.execute(query, params)
-    return {row.employee_id: (row.lines, row.missing, row.late) for row in rows}
+    return {employee_id: (lines, missing, late) for employee_id, lines, missing, late in rows}
 
 
 async def _rates(

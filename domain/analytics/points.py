@@ -51,6 +51,8 @@ MODEL_KIND = "points"
 MODEL_VERSION = "points-2"
 BASE_POINTS = Decimal(10)
 HUNDREDTH = Decimal("0.01")
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -224,7 +226,10 @@ RULES: tuple[Rule, ...] = (
 MESSAGES = {rule.name: rule.message for rule in RULES}
 
 
-@dataclasses.dataclass(frozen=True)
+# NOTE: Factor and Scored are slots and not frozen, as `Features` is: a frozen dataclass
+# sets each field through object.__setattr__, and a nightly run makes some 400,000 of
+# them. Treat them as read-only.
+@dataclasses.dataclass(slots=True)
 class Factor:
     """One reason for a score: its signed points and the sentence that explains it."""
 
@@ -243,7 +248,7 @@ class Factor:
         }
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(slots=True)
 class Scored:
     employee_id: Any
     score: Decimal
@@ -255,17 +260,22 @@ class Scored:
 def score(features: Features, thresholds: Thresholds) -> Scored:
     """Points, band and explaining factors (largest first) of one employee."""
     factors = []
+    total = BASE_POINTS
     for rule in RULES:
         points = rule.points(features)
         if points is None:
             continue
         contribution = points.quantize(HUNDREDTH, rounding=ROUND_HALF_UP)
-        if contribution != 0:
+        if contribution:
+            total += contribution
             factors.append(Factor(rule.name, contribution, rule.message, rule.params(features)))
-    total = BASE_POINTS + sum((f.contribution for f in factors), Decimal(0))
-    value = _capped(total, Decimal(0), Decimal(100))
-    factors.sort(key=lambda f: (-abs(f.contribution), f.name))
+    value = _capped(total, ZERO, HUNDRED)
+    factors.sort(key=_largest_first)
     return Scored(features.employee_id, value, thresholds.band(value), None, factors)
+
+
+def _largest_first(factor: Factor) -> tuple[Decimal, str]:
+    return -abs(factor.contribution), factor.name
 
 
 def describe(factor: dict[str, Any], locale: str, format_locale: str) -> str:

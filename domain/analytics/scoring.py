@@ -23,7 +23,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import any_, bindparam, insert, literal, select, text
@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain import audit, clock
 from domain.analytics import advance_model, alerts, model_store, points
-from domain.analytics.features import features_as_of
+from domain.analytics.features import Features, features_as_of
 from domain.analytics.models import RiskModel, RiskScore
 from domain.identity.actions import Viewer
 from domain.permissions import require_any_role
@@ -43,6 +43,13 @@ log = logging.getLogger(__name__)
 
 # From this many rows the scores are written with COPY rather than INSERT.
 COPY_FROM = 500
+# For a large run's transaction. The feature queries' row estimates are far off (the
+# branches' cutoffs are a function's rows), so their costs pass the JIT thresholds and
+# compiling them took longer than running them; their sorts spill to disk in the
+# default 4 MB of memory.
+LARGE_RUN_SETTINGS = text(
+    "SELECT set_config('jit', 'off', true), set_config('work_mem', '64MB', true)"
+)
 SCORE_COLUMNS = (
     "employee_id",
     "as_of",
@@ -74,6 +81,20 @@ class Scorer:
         if self.model is None:
             return [points.score(f, thresholds) for f in features]
         return advance_model.score_all(self.model, self.estimator, features, thresholds)
+
+    def scores(
+        self, features: dict[uuid.UUID, Features], thresholds: points.Thresholds
+    ) -> Iterator[points.Scored]:
+        """`score`, emptying `features` as it goes. The points model scores one employee
+        at a time, so a large run writes a score while it computes the next; a trained
+        model predicts for all rows at once."""
+        if self.model is not None:
+            rows = list(features.values())
+            features.clear()
+            yield from self.score(rows, thresholds)
+            return
+        for employee_id in list(features):
+            yield points.score(features.pop(employee_id), thresholds)
 
 
 POINTS = Scorer(points.MODEL_KIND, points.MODEL_VERSION)
@@ -138,6 +159,7 @@ async def score_in(
     collecting = gc.isenabled()
     gc.disable()
     try:
+        await session.execute(LARGE_RUN_SETTINGS)
         return await _score_in(session, as_of, employee_ids)
     finally:
         if collecting:
@@ -151,14 +173,16 @@ async def _score_in(
     thresholds = await alerts.risk_thresholds(session)
     scorer = await current_scorer(session)
     features = await features_as_of(session, as_of, employee_ids)
-    scored = scorer.score(list(features.values()), thresholds)
-    del features  # a large run holds one of them at a time, not both
-    gone = await alerts.close_gone(session, employee_ids, {s.employee_id for s in scored}, at)
-    if not scored:
+    # Everyone with features gets a score.
+    gone = await alerts.close_gone(session, employee_ids, set(features), at)
+    if not features:
         return ScoringReport(as_of, 0, 0, gone, scorer.kind, scorer.version, 0.0)
 
-    previous = await _previous_bands(session, [s.employee_id for s in scored])
-    await _write_scores(session, scored, scorer, as_of, at)
+    previous = await _previous_bands(session, list(features))
+    # The features are dropped as they are scored: a large run never holds all of both.
+    scored = await _write_scores(
+        session, scorer.scores(features, thresholds), len(features), scorer, as_of, at
+    )
 
     rising = alerts.crossings(scored, previous)
     score_ids = await _score_ids(session, [s.employee_id for s in rising], at)
@@ -191,12 +215,15 @@ def _record(
 
 async def _write_scores(
     session: AsyncSession,
-    scored: list[points.Scored],
+    scores: Iterator[points.Scored],
+    count: int,
     scorer: Scorer,
     as_of: dt.date,
     at: dt.datetime,
-) -> None:
-    if len(scored) < COPY_FROM:
+) -> list[points.Scored]:
+    """Store `count` scores as they come; returns them."""
+    if count < COPY_FROM:
+        scored = list(scores)
         rows = [
             {
                 "employee_id": s.employee_id,
@@ -213,17 +240,27 @@ async def _write_scores(
             for s in scored
         ]
         await session.execute(insert(RiskScore), rows)
-        return
+        return scored
     # COPY: a nightly batch of 100,000 rows goes in in about a second. The session's own
     # connection, so the rows commit or roll back with the rest of the run.
     connection = await session.connection()
     raw = await connection.get_raw_connection()
+    scored = []
+
+    def records() -> Iterator[tuple[Any, ...]]:
+        # asyncpg sends the rows half a megabyte at a time as it reads them, so the
+        # database stores each batch while the next one is scored.
+        for found in scores:
+            scored.append(found)
+            yield _record(found, scorer, as_of, at)
+
     await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
         "risk_scores",
-        records=[_record(s, scorer, as_of, at) for s in scored],
+        records=records(),
         columns=SCORE_COLUMNS,
         schema_name=current_tenant().schema,
     )
+    return scored
 
 
 async def _previous_bands(
