@@ -327,8 +327,12 @@ def _print_jobs_status(status: Any) -> None:
             run = tenant.last_runs.get(actor)
             row[actor] = f"{when(run['finished_at'])} {run['status']}" if run else "never"
         rows.append(row)
+    # Messages refused for naming no tenant (or an unknown one) are counted apart.
+    others = [status.no_tenant] if status.no_tenant else []
+    for other in others:
+        rows.append({"tenant": other.slug, "status": other.status, "failed": other.failed_recently})
     emit(rows, False, ["tenant", "status", "outbox", "stuck", "queued", "failed", *scheduled])
-    for tenant in status.tenants:
+    for tenant in [*status.tenants, *others]:
         if tenant.last_failure:
             click.echo(f"  {tenant.slug}: last failure: {tenant.last_failure}")
 

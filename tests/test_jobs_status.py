@@ -18,12 +18,14 @@ from tenants.registry import list_tenants
 from tests.conftest import TenantWithAdmin, make_tenant
 from tests.test_cli import Cli
 from tests.worker_support import (
+    bare_broker,
     broker_url,
     dead_letters,
     eventually,
     installed_broker,
     private_queue,
     rabbitmq_url,
+    raw_message,
     running_worker,
 )
 from workers import scheduler as schedulers
@@ -156,3 +158,43 @@ async def test_the_table_names_every_tenant_and_exits_cleanly(
     assert lines[1].split() == ["job", "last", "run", "tenants", "runs", "next", "run"]
     assert any(line.split()[:2] == [tenant.tenant.slug, "active"] for line in lines)
     assert "Queues (PostgresBroker)" in lines
+
+
+async def test_a_message_refused_for_naming_no_tenant_is_shown_under_a_dash(
+    engine: AsyncEngine, broker: Broker, database_url: str
+) -> None:
+    url = database_url if type(broker).__name__ == "PostgresBroker" else rabbitmq_url()
+    orphan = raw_message("test.jobs.broken", QUEUE, "no tenant")
+
+    async with running_worker(broker, [QUEUE]):
+        with bare_broker(url) as foreign:
+            foreign.enqueue(orphan)
+        await eventually(lambda: dead_letters(broker, QUEUE) == 1)
+        await eventually(lambda: _recorded_without_tenant(engine, orphan.message_id))
+
+    report = await status_of(Cli(database_url), broker, database_url)
+    table = await Cli(database_url)("jobs", "status", BROKER_URL=url)
+
+    refusal = (
+        f"test.jobs.broken: TenantRequired: Message {orphan.message_id} for the tenant-scoped"
+        " actor 'test.jobs.broken' names no tenant; it is refused."
+    )
+    assert report["no_tenant"]["slug"] == "—"
+    assert report["no_tenant"]["failed_recently"] >= 1
+    assert report["no_tenant"]["last_failure"] == refusal
+    assert all(row["slug"] != "—" for row in report["tenants"])
+    lines = table.out.splitlines()
+    assert any(line.split()[:2] == ["—", "—"] for line in lines)
+    assert f"  —: last failure: {refusal}" in lines
+
+
+async def _recorded_without_tenant(engine: AsyncEngine, message_id: str) -> bool:
+    async with engine.connect() as conn:
+        count = await conn.scalar(
+            text(
+                "SELECT count(*) FROM shared.failed_messages"
+                " WHERE tenant_id IS NULL AND message_id = :id"
+            ),
+            {"id": message_id},
+        )
+    return count == 1

@@ -10,9 +10,11 @@ inside the coroutine as well.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import functools
 import importlib
 import inspect
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,7 +23,7 @@ import dramatiq
 from tenants.context import current_tenant_or_none, use_tenant
 from workers import runtime
 from workers.jobs import SCHEDULED_ACTORS
-from workers.middleware import SCOPED_OPTION, TenantRequired
+from workers.middleware import SCOPED_OPTION, MalformedMessage, TenantRequired
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,12 +37,17 @@ class ActorSpec:
     def callable(self) -> Callable[..., None]:
         """The function Dramatiq calls on a worker thread."""
         fn, name, scoped = self.fn, self.name, self.tenant_scoped
+        signature = inspect.signature(fn)
 
         @functools.wraps(fn)
         def call(*args: Any, **kwargs: Any) -> None:
             tenant = current_tenant_or_none()
             if scoped and tenant is None:
                 raise TenantRequired(f"The tenant-scoped actor {name!r} ran without a tenant.")
+            try:
+                signature.bind(*args, **kwargs)
+            except TypeError as exc:
+                raise MalformedMessage(f"Arguments that {name!r} does not take: {exc}") from None
             if not inspect.iscoroutinefunction(fn):
                 fn(*args, **kwargs)
                 return
@@ -166,3 +173,25 @@ class ActorRef:
     @property
     def queue_name(self) -> str:
         return _specs[self.name].queue_name
+
+
+# --- reading a message's arguments ------------------------------------------------------------
+
+
+def parse_uuid(value: object, argument: str) -> uuid.UUID:
+    """`value` as a UUID, or a `MalformedMessage` naming the argument."""
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        raise MalformedMessage(f"{argument} is not a UUID: {value!r}") from None
+
+
+def parse_instant(value: object, argument: str) -> dt.datetime:
+    """`value` as an aware datetime (ISO 8601 with its UTC offset), or a `MalformedMessage`."""
+    try:
+        instant = dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        raise MalformedMessage(f"{argument} is not an ISO 8601 instant: {value!r}") from None
+    if instant.utcoffset() is None:
+        raise MalformedMessage(f"{argument} has no UTC offset: {value!r}")
+    return instant

@@ -7,7 +7,6 @@ duplicates the relay may send change nothing.
 from __future__ import annotations
 
 import logging
-import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +14,7 @@ from domain import clock, notifications
 from domain.analytics.scoring import score_in
 from tenants.binding import tenant_session
 from tenants.context import current_tenant
-from workers.actors import actor
+from workers.actors import actor, parse_uuid
 from workers.idempotency import first_time
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ async def employee_reviewed(employee_id: str, review_id: str, idempotency_key: s
 @actor("approval.requested", queue_name=EVENTS_QUEUE)
 async def approval_requested(step_id: str, advance_id: str, idempotency_key: str) -> None:
     """An approval step's turn has come: its approvers are told (once each, by key)."""
-    written = await notifications.notify_approval_requested(uuid.UUID(step_id))
+    written = await notifications.notify_approval_requested(parse_uuid(step_id, "step_id"))
     log.debug("Told %d approver(s) of step %s of advance %s.", len(written), step_id, advance_id)
 
 
@@ -72,7 +71,7 @@ async def _rescore(session: AsyncSession, employee_id: str) -> None:
     """Re-score the employee's advance risk as of the tenant's today, in the transaction
     that marks the message handled: a redelivery neither scores twice nor loses a score."""
     day = clock.local_today(current_tenant().time_zone)
-    await score_in(session, day, [uuid.UUID(employee_id)])
+    await score_in(session, day, [parse_uuid(employee_id, "employee_id")])
 
 
 async def _first_time(session: AsyncSession, key: str, actor_name: str) -> bool:

@@ -44,6 +44,8 @@ SCHEDULED_ACTORS: set[str] = set()
 # How far back `jobs status` counts failed messages.
 FAILURE_WINDOW = dt.timedelta(days=7)
 MAX_ERROR_CHARS = 2_000
+# What `renshi jobs status` shows for the failures of messages that named no tenant.
+NO_TENANT = "—"
 
 
 class ScheduleRun(SharedBase):
@@ -242,6 +244,8 @@ class JobsStatus:
     schedules: list[ScheduleStatus]
     queues: list[QueueDepth]
     tenants: list[TenantJobs]
+    # Messages that failed for good naming no tenant (or one unknown): refused ones.
+    no_tenant: TenantJobs | None = None
 
     def as_json(self) -> dict[str, Any]:
         jsonable: dict[str, Any] = _jsonable(dataclasses.asdict(self))
@@ -267,7 +271,8 @@ async def jobs_status(
     report = {t.id: TenantJobs(slug=t.slug, status=t.status) for t in tenants}
 
     await _add_outbox_backlog(tenants, report)
-    await _add_failures(report, now - FAILURE_WINDOW)
+    no_tenant = TenantJobs(slug=NO_TENANT, status=NO_TENANT)
+    await _add_failures(report, no_tenant, now - FAILURE_WINDOW)
     await _add_last_runs(report)
     queues = _queue_depths(broker)
     if _is_postgres(broker):
@@ -278,6 +283,7 @@ async def jobs_status(
         schedules=await _schedule_statuses(schedules, now),
         queues=queues,
         tenants=sorted(report.values(), key=lambda t: t.slug),
+        no_tenant=no_tenant if no_tenant.failed_recently else None,
     )
 
 
@@ -330,14 +336,17 @@ async def _add_outbox_backlog(tenants: list[Tenant], report: dict[uuid.UUID, Ten
             report[tenant_id].outbox_stuck = stuck
 
 
-async def _add_failures(report: dict[uuid.UUID, TenantJobs], since: dt.datetime) -> None:
+async def _add_failures(
+    report: dict[uuid.UUID, TenantJobs], no_tenant: TenantJobs, since: dt.datetime
+) -> None:
+    """Each tenant's recent failures (count and latest), and those of no tenant."""
     latest = (
         select(
             FailedMessage.tenant_id,
             func.count().label("failures"),
             func.max(FailedMessage.id).label("latest"),
         )
-        .where(FailedMessage.failed_at >= since, FailedMessage.tenant_id.is_not(None))
+        .where(FailedMessage.failed_at >= since)
         .group_by(FailedMessage.tenant_id)
         .subquery()
     )
@@ -346,9 +355,10 @@ async def _add_failures(report: dict[uuid.UUID, TenantJobs], since: dt.datetime)
     )
     async with shared_session() as session:
         for tenant_id, failures, message in await session.execute(query):
-            if tenant_id in report:
-                report[tenant_id].failed_recently = failures
-                report[tenant_id].last_failure = f"{message.actor}: {message.error}"
+            entry = report.get(tenant_id) if tenant_id is not None else no_tenant
+            if entry is not None:
+                entry.failed_recently = failures
+                entry.last_failure = f"{message.actor}: {message.error}"
 
 
 async def _add_last_runs(report: dict[uuid.UUID, TenantJobs]) -> None:

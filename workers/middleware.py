@@ -1,5 +1,8 @@
 """Tenant context and retry policy for every message.
 
+Only transient failures are retried (`should_retry`): a message whose arguments do not fit
+its actor, or that hits a bug, fails at once rather than twelve times over a day.
+
 Every message names its tenant by slug in `options["tenant"]`. On the way out the
 `TenantContext` middleware stamps the current tenant on a message that names none, and
 refuses to send a message for a tenant-scoped actor without one. On the way in it looks
@@ -17,8 +20,9 @@ from typing import Any
 
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
+from dramatiq.errors import BrokerConnectionError, Retry
 from dramatiq.message import Message
-from dramatiq.middleware import MiddlewareError, SkipMessage
+from dramatiq.middleware import Interrupt, MiddlewareError, SkipMessage
 
 from tenants.context import current_tenant_or_none, use_tenant
 from tenants.registry import find_tenant
@@ -36,6 +40,10 @@ class WorkerError(MiddlewareError):
 
 class PermanentFailure(Exception):
     """Raised by an actor when retrying cannot help (bad input, a refused address...)."""
+
+
+class MalformedMessage(PermanentFailure):
+    """Raised when a message's arguments do not fit its actor: retrying cannot fix them."""
 
 
 class TenantRequired(WorkerError, PermanentFailure):
@@ -127,10 +135,48 @@ class TenantContext(Middleware):
 
 
 MAX_RETRIES = 12
+# SQLSTATE classes and codes worth another try: a lost connection (08), a serialisation
+# failure or deadlock (40), a server short of resources (53), an administrator's shutdown
+# or a server starting (57P), a lock not available (55P03).
+TRANSIENT_SQLSTATES = ("08", "40", "53", "57P", "55P03")
 
 
 def should_retry(retries: int, exception: BaseException) -> bool:
-    """The default policy: permanent failures never, anything else up to MAX_RETRIES times."""
-    if isinstance(exception, PermanentFailure):
-        return False
-    return retries < MAX_RETRIES
+    """The default policy: transient failures up to MAX_RETRIES times, nothing else.
+
+    Retrying helps when the failure was the world's (the database or the broker out of
+    reach, a deadlock, a shutdown) and not the message's: bad arguments, a bug, a
+    permanent failure fail at once, into the dead letters and `renshi jobs status`.
+    """
+    return retries < MAX_RETRIES and is_transient(exception)
+
+
+def is_transient(exception: BaseException) -> bool:
+    """Whether `exception`, or one it was raised from, may not happen on another try."""
+    from sqlalchemy import exc as sa
+
+    seen: set[int] = set()
+    current: BaseException | None = exception
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, PermanentFailure):
+            return False
+        if isinstance(
+            current,
+            OSError  # connections refused or reset, timeouts (TimeoutError is one)
+            | Retry
+            | Interrupt  # a worker shutting down, a time limit
+            | BrokerConnectionError
+            | TenantLookupFailed
+            | sa.OperationalError
+            | sa.InterfaceError
+            | sa.TimeoutError,  # no connection free in the pool
+        ):
+            return True
+        if isinstance(current, sa.DBAPIError):
+            if current.connection_invalidated:
+                return True
+            state = getattr(current.orig, "sqlstate", None) or ""
+            return state.startswith(TRANSIENT_SQLSTATES)
+        current = current.__cause__ or current.__context__
+    return False

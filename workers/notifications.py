@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import uuid
 from email.message import EmailMessage
 
 import aiosmtplib
@@ -28,7 +27,7 @@ from dramatiq.errors import Retry
 
 from domain import notifications
 from renshi.settings import Settings, get_settings
-from workers.actors import actor
+from workers.actors import actor, parse_uuid
 from workers.middleware import should_retry
 
 log = logging.getLogger(__name__)
@@ -64,7 +63,7 @@ async def send_email(notification_id: str, idempotency_key: str) -> None:
     settings = get_settings()
     budget = SEND_BUDGET * settings.smtp_timeout
     lease = dt.timedelta(seconds=budget) + LEASE_MARGIN
-    email = await notifications.claim_email(uuid.UUID(notification_id), lease)
+    email = await notifications.claim_email(parse_uuid(notification_id, "notification_id"), lease)
     if email is None:
         return  # sent, given up, or nobody to send it to
     if isinstance(email, notifications.Claimed):
