@@ -810,14 +810,16 @@ class EmployeeImport:
         logger.debug("Seconds copying by table, and waiting: %s", dict(writer.seconds))
         if self.made_positions:
             # The positions made here are those created in this transaction (now() is its
-            # start); each is for as many people as hold it.
+            # start); each is for as many people as hold it. They were written with a
+            # headcount of 1, so only those that more people hold are written again.
             await session.execute(
                 text(
-                    "UPDATE positions p SET headcount = GREATEST(1, h.n) FROM ("
+                    "UPDATE positions p SET headcount = h.n FROM ("
                     " SELECT e.position_id, count(*) AS n FROM employee_periods e"
                     " JOIN positions q ON q.id = e.position_id AND q.created_at = now()"
                     " WHERE e.valid_to IS NULL AND e.status <> 'terminated'"
-                    " GROUP BY e.position_id) h WHERE p.id = h.position_id"
+                    " GROUP BY e.position_id HAVING count(*) > 1) h"
+                    " WHERE p.id = h.position_id"
                 )
             )
         if self.report.wrote:
