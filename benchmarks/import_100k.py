@@ -4,7 +4,8 @@ For each size: a fresh tenant with two branches, nine units and four job levels;
 a manager tree (everyone reports to one of the first tenth of the file, mostly in that
 lead's unit, with a title that follows the job level), names in two scripts, day-first
 birth dates and salaries; then the import runs as its own process and we print its wall
-target is under 60 s for 100,000 rows, with memory flat in the row count.
+time, its CPU time, the database's CPU time and its peak memory (see benchmarks/README.md).
+The target is under 60 s for 100,000 rows, with memory flat in the row count.
 
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
         .venv/bin/python -m benchmarks.import_100k [ROWS ...]
