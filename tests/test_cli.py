@@ -9,19 +9,22 @@ import os
 import re
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from renshi.cli import main
 from renshi.settings import get_settings
 from schema.api import build_schema
 from tests.conftest import PASSWORD, GraphQLClient, TenantWithAdmin, make_tenant, unique_slug
+from tests.smtp_sink import free_port
+from tests.worker_support import rabbitmq_listening, rabbitmq_url
 
 RENSHI = Path(sys.executable).parent / "renshi"
 VIEWER = "{ viewer { user { email displayName } roles tenant { slug } } }"
@@ -326,3 +329,121 @@ async def test_schema_export_prints_the_live_schema(cli: Cli) -> None:
 
     assert (run.code, run.err) == (0, "")
     assert run.out == live
+
+
+# --- background work: errors in one line ----------------------------------------------------
+
+NO_BROKER = (
+    "Error: BROKER_URL names no broker Renshi knows ('{scheme}://'):"
+    " use amqp:// (RabbitMQ) or postgresql:// (Postgres).\n"
+)
+
+
+async def test_worker_scheduler_and_jobs_refuse_a_broker_url_they_have_no_broker_for(
+    cli: Cli,
+) -> None:
+    runs = await asyncio.gather(
+        cli("jobs", "status", BROKER_URL="foo://x"),
+        cli("worker", BROKER_URL="redis://localhost:6379/0"),
+        cli("scheduler", BROKER_URL="redis://localhost:6379/0"),
+    )
+
+    assert [(run.code, run.err) for run in runs] == [
+        (1, NO_BROKER.format(scheme="foo")),
+        (1, NO_BROKER.format(scheme="redis")),
+        (1, NO_BROKER.format(scheme="redis")),
+    ]
+
+
+async def test_commands_say_at_once_in_one_line_what_is_out_of_reach(
+    cli: Cli, database_url: str, engine: AsyncEngine
+) -> None:
+    dead = free_port()
+    missing = make_url(database_url).set(database="renshi_no_such_db")
+    missing_url = missing.render_as_string(hide_password=False)
+    shown = missing.render_as_string(hide_password=True)
+    refused = f"postgresql://postgres@127.0.0.1:{dead}/renshi"
+
+    started = time.monotonic()
+    runs = await asyncio.gather(
+        cli("worker", BROKER_URL=f"amqp://guest:secret@127.0.0.1:{dead}/"),
+        cli("jobs", "status", BROKER_URL=missing_url),
+        cli("tenants", "list", DATABASE_URL=missing_url),
+        cli("worker", DATABASE_URL=refused, BROKER_URL=database_url),
+        cli("jobs", "status", DATABASE_URL="notaurl"),
+        cli("tenants", "list", DATABASE_URL="mysql://renshi@localhost/renshi"),
+    )
+    took = time.monotonic() - started
+
+    assert [(run.code, run.err) for run in runs] == [
+        (
+            1,
+            f"Error: Cannot reach RabbitMQ at amqp://guest:***@127.0.0.1:{dead}/:"
+            " AMQPConnectorSocketConnectError: ConnectionRefusedError(111, 'Connection refused')\n",
+        ),
+        (
+            1,
+            f"Error: Cannot use the Postgres broker at {shown}:"
+            ' database "renshi_no_such_db" does not exist\n',
+        ),
+        (1, 'Error: Cannot use the database: database "renshi_no_such_db" does not exist\n'),
+        (1, f"Error: Cannot use the database at {refused}: Connection refused\n"),
+        (
+            1,
+            "Error: DATABASE_URL is not a database URL: give postgresql://user@host:port/database.\n",
+        ),
+        (
+            1,
+            "Error: DATABASE_URL names a mysql database; Renshi needs PostgreSQL (postgresql://).\n",
+        ),
+    ]
+    assert took < 60  # no 30-second pool timeouts, no retrying for ever
+
+
+async def test_the_worker_refuses_an_unknown_queue_and_names_the_known_ones(cli: Cli) -> None:
+    run = await cli("worker", "-Q", "events", "-Q", "nosuchqueue")
+
+    assert run.code == 2
+    assert run.err.endswith(
+        "Error: Invalid value for '-Q' / '--queue': no queue is named nosuchqueue;"
+        " the queues are default, events, notifications, reminders, risk.\n"
+    )
+
+
+async def test_a_scheduler_without_its_database_says_so_in_a_line_per_try_waiting_longer(
+    cli: Cli,
+) -> None:
+    url = rabbitmq_url()
+    if not rabbitmq_listening(url):
+        pytest.skip("RabbitMQ is not listening; the scheduler needs a broker that answers")
+    env = cli.env | {
+        "DATABASE_URL": f"postgresql://postgres@127.0.0.1:{free_port()}/renshi",
+        "BROKER_URL": url,
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(RENSHI),
+        "scheduler",
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    lines: list[str] = []
+    try:
+        async with asyncio.timeout(60):
+            while sum("cannot use the database" in line for line in lines) < 2:
+                lines.append((await process.stderr.readline()).decode())
+    finally:
+        process.terminate()
+        rest, _ = await process.communicate()
+    lines += (rest or b"").decode().splitlines()
+
+    tries = [line for line in lines if "cannot use the database" in line]
+    assert [re.search(r"trying again in (\d+) s\.$", t.strip()).group(1) for t in tries[:2]] == [  # type: ignore[union-attr]
+        "5",
+        "10",
+    ]
+    assert all("Connect call failed" in t for t in tries)
+    assert not any("Traceback" in line for line in lines)
+    assert process.returncode == 0

@@ -7,10 +7,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
+import asyncpg
 import pytest
 from dramatiq import Broker
-from sqlalchemy import text
+from pika.exceptions import ChannelClosedByBroker
+from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tenants.context import use_tenant
@@ -30,6 +33,8 @@ from tests.worker_support import (
 )
 from workers import scheduler as schedulers
 from workers.actors import actor
+from workers.broker import rabbitmq_connection
+from workers.jobs import QueueDepth, _rabbitmq_depths
 from workers.middleware import PermanentFailure
 from workers.reminders import QUEUE as REMINDERS_QUEUE
 
@@ -52,7 +57,7 @@ async def broker(request: pytest.FixtureRequest, database_url: str) -> AsyncIter
 async def status_of(cli: Cli, broker: Broker, database_url: str) -> dict[str, Any]:
     url = database_url if type(broker).__name__ == "PostgresBroker" else rabbitmq_url()
     run = await cli("jobs", "status", "--json", BROKER_URL=url)
-    assert run.code == 0, run.err
+    assert (run.code, run.err) == (0, "")  # pika narrates nothing
     report: dict[str, Any] = json.loads(run.out)
     return report
 
@@ -198,3 +203,64 @@ async def _recorded_without_tenant(engine: AsyncEngine, message_id: str) -> bool
             {"id": message_id},
         )
     return count == 1
+
+
+async def test_jobs_status_only_reads_it_declares_no_queue_and_creates_no_table(
+    database_url: str,
+) -> None:
+    # A database just migrated, on which no worker ever ran: no queue tables yet.
+    fresh = make_url(database_url).set(database=f"renshi_jobs_{uuid.uuid4().hex[:8]}")
+    fresh_url = fresh.render_as_string(hide_password=False)
+    admin = await asyncpg.connect(_dsn(database_url))
+    await admin.execute(f'CREATE DATABASE "{fresh.database}"')
+    try:
+        migrated = await Cli(fresh_url)("tenants", "migrate")
+        assert migrated.code == 0, migrated.err
+        run = await Cli(fresh_url)("jobs", "status", "--json", BROKER_URL=fresh_url)
+        conn = await asyncpg.connect(_dsn(fresh_url))
+        try:
+            queue_table = await conn.fetchval("SELECT to_regclass('dramatiq.queue')")
+        finally:
+            await conn.close()
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{fresh.database}" WITH (FORCE)')
+        await admin.close()
+
+    assert (run.code, run.err) == (0, "")
+    assert {
+        q["queue"]: (q["ready"], q["delayed"], q["dead"]) for q in json.loads(run.out)["queues"]
+    } == {q: (0, 0, 0) for q in ("default", "events", "notifications", "reminders", "risk")}
+    assert queue_table is None
+
+
+def test_rabbitmq_queues_are_counted_without_declaring_them() -> None:
+    url = broker_url("rabbitmq", "")
+    missing = private_queue("never_declared")
+
+    depths = _rabbitmq_depths(url, [missing])
+
+    assert depths == [QueueDepth(missing, 0, 0, 0)]
+    connection = rabbitmq_connection(url)
+    try:
+        with pytest.raises(ChannelClosedByBroker, match="NOT_FOUND"):
+            connection.channel().queue_declare(missing, passive=True)
+    finally:
+        connection.close()
+
+
+async def test_jobs_status_says_in_one_line_that_rabbitmq_refused_the_login(
+    database_url: str, engine: AsyncEngine
+) -> None:
+    url = urlsplit(broker_url("rabbitmq", database_url))
+    where = f"{url.hostname}:{url.port or 5672}{url.path}"
+
+    run = await Cli(database_url)("jobs", "status", BROKER_URL=f"amqp://nobody:wrong@{where}")
+
+    assert (run.code, run.out) == (1, "")
+    assert run.err == (
+        f"Error: RabbitMQ at amqp://nobody:***@{where} refused the user name or password.\n"
+    )
+
+
+def _dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -145,6 +145,11 @@ def spec(name: str) -> ActorSpec:
     return _specs[name]
 
 
+def queue_names() -> list[str]:
+    """The queues of the recorded actors (import them all first), sorted."""
+    return sorted({s.queue_name for s in _specs.values()})
+
+
 @dataclasses.dataclass(frozen=True)
 class ActorRef:
     """A handle on a recorded actor; sending goes through the installed broker."""

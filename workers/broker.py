@@ -12,6 +12,8 @@ tenant context, the retry policy and the worker's event loop.
 from __future__ import annotations
 
 import logging
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import dramatiq
 from dramatiq import Broker, Middleware
@@ -39,6 +41,92 @@ MAX_BACKOFF_MS = 3_600_000
 
 class UnsupportedBroker(ValueError):
     """Raised when a broker URL names a scheme Renshi has no broker for."""
+
+
+class BrokerUnavailable(RuntimeError):
+    """Raised when the broker of a URL cannot be reached, or refuses the connection."""
+
+
+RABBITMQ = "RabbitMQ"
+POSTGRES = "Postgres"
+PROBE_TIMEOUT = 5.0  # seconds to connect, before the broker is reported out of reach
+
+
+def kind_of(url: str) -> str:
+    """`RABBITMQ` or `POSTGRES`, by the URL's scheme; `UnsupportedBroker` for others."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    if scheme in ("amqp", "amqps"):
+        return RABBITMQ
+    if scheme.startswith("postgres"):
+        return POSTGRES
+    raise UnsupportedBroker(
+        f"BROKER_URL names no broker Renshi knows ({scheme + '://' if scheme else url!r}):"
+        " use amqp:// (RabbitMQ) or postgresql:// (Postgres)."
+    )
+
+
+def shown(url: str) -> str:
+    """`url` without its password, to be shown in messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def libpq_url(url: str) -> str:
+    """A Postgres URL as libpq takes it: the plain scheme, not `postgresql+asyncpg`."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def check_reachable(url: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Connect to the broker of `url` once, or raise `BrokerUnavailable` saying why."""
+    if kind_of(url) == RABBITMQ:
+        rabbitmq_connection(url, timeout).close()
+    else:
+        postgres_connection(url, timeout).close()
+
+
+def postgres_connection(
+    url: str, timeout: float = PROBE_TIMEOUT, *, what: str = "the Postgres broker"
+) -> Any:
+    """A psycopg connection to the database of `url` (`what` it serves, for the message),
+    or `BrokerUnavailable`."""
+    import psycopg
+
+    try:
+        return psycopg.connect(libpq_url(url), connect_timeout=max(1, round(timeout)))
+    except psycopg.Error as exc:
+        # libpq: 'connection failed: connection to server at "h", port p failed: <why>'
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        reason = first.rsplit("failed:", 1)[-1].strip().removeprefix("FATAL:").strip()
+        raise BrokerUnavailable(f"Cannot use {what} at {shown(url)}: {reason}") from None
+
+
+def rabbitmq_connection(url: str, timeout: float = PROBE_TIMEOUT) -> Any:
+    """A pika connection to RabbitMQ, tried once, or `BrokerUnavailable` saying why."""
+    import pika
+    from pika import exceptions
+
+    params = pika.URLParameters(url)
+    params.connection_attempts = 1
+    params.socket_timeout = timeout
+    params.stack_timeout = timeout
+    where = f"RabbitMQ at {shown(url)}"
+    try:
+        return pika.BlockingConnection(params)
+    except exceptions.ProbableAuthenticationError:
+        raise BrokerUnavailable(f"{where} refused the user name or password.") from None
+    except exceptions.ProbableAccessDeniedError:
+        raise BrokerUnavailable(
+            f"{where} refused access to virtual host {params.virtual_host!r}:"
+            " it does not exist, or the user may not use it."
+        ) from None
+    except (exceptions.AMQPError, OSError) as exc:
+        # pika wraps the socket's error: "AMQPConnectorSocketConnectError: ConnectionRefused..."
+        reason = repr(exc.args[0]) if exc.args else type(exc).__name__
+        raise BrokerUnavailable(f"Cannot reach {where}: {reason}") from None
 
 
 def middleware() -> list[Middleware]:
@@ -71,25 +159,19 @@ def configured_url(database_url: str | None = None) -> str:
 
 def make_broker(url: str) -> Broker:
     """A broker for `url`, with Renshi's middleware; actors are declared by `install`."""
-    scheme = url.split(":", 1)[0].lower()
-    if scheme in ("amqp", "amqps"):
+    if kind_of(url) == RABBITMQ:
         from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
         # Publisher confirms: the relay marks an outbox row sent only once RabbitMQ has it.
         return RabbitmqBroker(url=url, confirm_delivery=True, middleware=middleware())
-    if scheme.startswith("postgres"):
-        return _postgres_broker(url)
-    raise UnsupportedBroker(
-        f"No broker for {scheme!r} URLs; use amqp:// (RabbitMQ) or postgresql:// (Postgres)."
-    )
+    return _postgres_broker(url)
 
 
 def _postgres_broker(url: str) -> Broker:
     from dramatiq_postgres import PostgresBroker
     from dramatiq_postgres.schema import init
 
-    # libpq wants the plain scheme, not SQLAlchemy's `postgresql+asyncpg`.
-    plain = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    plain = libpq_url(url)
     from renshi.settings import get_settings
 
     ttl = get_settings().broker_heartbeat_seconds

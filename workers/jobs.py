@@ -17,6 +17,7 @@ for the relay) and, on the Postgres broker, from the queue table.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
@@ -25,6 +26,7 @@ from typing import Any
 
 from dramatiq import Broker, Middleware
 from dramatiq.broker import MessageProxy
+from dramatiq.common import dq_name, xq_name
 from sqlalchemy import BigInteger, DateTime, Identity, Integer, String, Text, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Mapped, mapped_column
@@ -263,9 +265,19 @@ def _jsonable(value: Any) -> Any:
 
 
 async def jobs_status(
-    broker: Broker, schedules: dict[str, Any], now: dt.datetime | None = None
+    broker_url: str,
+    schedules: dict[str, Any],
+    queues: list[str],
+    now: dt.datetime | None = None,
 ) -> JobsStatus:
-    """Everything `renshi jobs status` shows. `schedules` maps job ids to their triggers."""
+    """Everything `renshi jobs status` shows. `schedules` maps job ids to their triggers,
+    `queues` names the actors' queues.
+
+    It only reads: the broker's queues are counted without declaring them (RabbitMQ) and
+    without creating the queue tables (Postgres); a queue that does not exist is empty.
+    """
+    from workers.broker import POSTGRES, kind_of
+
     now = now or dt.datetime.now(dt.UTC)
     tenants = await list_tenants()
     report = {t.id: TenantJobs(slug=t.slug, status=t.status) for t in tenants}
@@ -274,14 +286,17 @@ async def jobs_status(
     no_tenant = TenantJobs(slug=NO_TENANT, status=NO_TENANT)
     await _add_failures(report, no_tenant, now - FAILURE_WINDOW)
     await _add_last_runs(report)
-    queues = _queue_depths(broker)
-    if _is_postgres(broker):
-        _add_queued_per_tenant(broker, report)
+    if kind_of(broker_url) == POSTGRES:
+        broker = "PostgresBroker"
+        depths = await asyncio.to_thread(_postgres_counts, broker_url, queues, report)
+    else:
+        broker = "RabbitmqBroker"
+        depths = await asyncio.to_thread(_rabbitmq_depths, broker_url, queues)
 
     return JobsStatus(
-        broker=type(broker).__name__,
+        broker=broker,
         schedules=await _schedule_statuses(schedules, now),
-        queues=queues,
+        queues=depths,
         tenants=sorted(report.values(), key=lambda t: t.slug),
         no_tenant=no_tenant if no_tenant.failed_recently else None,
     )
@@ -374,52 +389,62 @@ async def _add_last_runs(report: dict[uuid.UUID, TenantJobs]) -> None:
                 }
 
 
-def _is_postgres(broker: Broker) -> bool:
-    return type(broker).__name__ == "PostgresBroker"
+def _rabbitmq_depths(url: str, queues: list[str]) -> list[QueueDepth]:
+    """Each queue's messages: ready, delayed (its `.DQ`) and dead (its `.XQ`), read with
+    passive declarations, which never create a queue."""
+    from pika.exceptions import ChannelClosedByBroker
+
+    from workers.broker import rabbitmq_connection
+
+    connection = rabbitmq_connection(url)
+    try:
+        channel = connection.channel()
+
+        def count(name: str) -> int:
+            nonlocal channel
+            try:
+                return int(channel.queue_declare(name, passive=True).method.message_count)
+            except ChannelClosedByBroker:  # 404: no such queue, so nothing in it
+                channel = connection.channel()
+                return 0
+
+        return [QueueDepth(q, count(q), count(dq_name(q)), count(xq_name(q))) for q in queues]
+    finally:
+        connection.close()
 
 
-def _queue_depths(broker: Broker) -> list[QueueDepth]:
-    queues = sorted(q for q in broker.get_declared_queues() if not q.endswith((".DQ", ".XQ")))
-    if _is_postgres(broker):
-        return _postgres_depths(broker, queues)
-    counts = getattr(broker, "get_queue_message_counts", None)
-    if counts is None:  # a broker that cannot tell (the stub broker of tests)
-        return [QueueDepth(q, 0, 0, 0) for q in queues]
-    return [QueueDepth(q, *counts(q)) for q in queues]
-
-
-def _postgres_depths(broker: Any, queues: list[str]) -> list[QueueDepth]:
-    from workers.broker import QUEUE_SCHEMA
+def _postgres_counts(
+    url: str, queues: list[str], report: dict[uuid.UUID, TenantJobs]
+) -> list[QueueDepth]:
+    """Each queue's messages, and each tenant's waiting ones (the queue is a table there).
+    Without the queue table (no worker ever ran) every queue is empty."""
+    from workers.broker import QUEUE_SCHEMA, postgres_connection
 
     depth = {q: QueueDepth(q, 0, 0, 0) for q in queues}
-    with broker.pool.connection() as conn, conn.cursor() as cursor:
-        cursor.execute(
-            f"SELECT queue_name, state::text, available_at > now(), count(*)"
-            f" FROM {quote_ident(QUEUE_SCHEMA)}.queue GROUP BY 1, 2, 3"
-        )
-        for queue, state, later, count in cursor.fetchall():
-            entry = depth.setdefault(queue.removesuffix(".DQ"), QueueDepth(queue, 0, 0, 0))
-            if state == "rejected":
-                entry.dead += count
-            elif state == "queued" and (later or queue.endswith(".DQ")):
-                entry.delayed += count
-            elif state == "queued":
-                entry.ready += count
-    return list(depth.values())
-
-
-def _add_queued_per_tenant(broker: Any, report: dict[uuid.UUID, TenantJobs]) -> None:
-    """On the Postgres broker the queue is a table: count each tenant's waiting messages."""
-    from workers.broker import QUEUE_SCHEMA
-
-    by_slug = {t.slug: t for t in report.values()}
-    for tenant in by_slug.values():
-        tenant.queued = 0
-    with broker.pool.connection() as conn, conn.cursor() as cursor:
-        cursor.execute(
-            f"SELECT message->'options'->>'{TENANT_OPTION}', count(*)"
-            f" FROM {quote_ident(QUEUE_SCHEMA)}.queue WHERE state = 'queued' GROUP BY 1"
-        )
-        for slug, count in cursor.fetchall():
-            if slug in by_slug:
-                by_slug[slug].queued = count
+    table = f"{quote_ident(QUEUE_SCHEMA)}.queue"
+    with postgres_connection(url) as conn:
+        if conn.execute("SELECT to_regclass(%s)", (f"{QUEUE_SCHEMA}.queue",)).fetchone()[0]:
+            rows = conn.execute(
+                f"SELECT queue_name, state::text, available_at > now(), count(*)"
+                f" FROM {table} GROUP BY 1, 2, 3"
+            ).fetchall()
+            for queue, state, later, count in rows:
+                name = queue.removesuffix(".DQ").removesuffix(".XQ")
+                entry = depth.setdefault(name, QueueDepth(name, 0, 0, 0))
+                if state == "rejected":
+                    entry.dead += count
+                elif state == "queued" and (later or queue.endswith(".DQ")):
+                    entry.delayed += count
+                elif state == "queued":
+                    entry.ready += count
+            waiting = dict(
+                conn.execute(
+                    f"SELECT message->'options'->>'{TENANT_OPTION}', count(*)"
+                    f" FROM {table} WHERE state = 'queued' GROUP BY 1"
+                ).fetchall()
+            )
+        else:
+            waiting = {}
+    for tenant in report.values():
+        tenant.queued = waiting.get(tenant.slug, 0)
+    return sorted(depth.values(), key=lambda d: d.queue)

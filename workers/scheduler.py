@@ -241,6 +241,7 @@ async def run_scheduler(
     """Wait for the lock, schedule while holding it, and give it up when `stop` is set."""
     leadership = leadership or Leadership()
     schedules = SCHEDULES if schedules is None else schedules
+    failures = 0
     while not stop.is_set():
         try:
             async with get_engine().connect() as conn:
@@ -248,13 +249,31 @@ async def run_scheduler(
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": LEADER_LOCK_KEY}
                 )
                 await conn.commit()
+                failures = 0
                 if not held:
                     await _wait(stop, poll)
                     continue
                 await _lead(Leader(conn), stop, leadership, poll, schedules)
-        except Exception:
-            log.warning("The scheduler lost its database connection; will retry.", exc_info=True)
-            await _wait(stop, poll)
+        except Exception as exc:
+            # One line per attempt, waiting longer each time while the database is away.
+            failures += 1
+            wait = min(poll * 2 ** (failures - 1), MAX_RETRY_WAIT)
+            log.warning(
+                "The scheduler cannot use the database (%s); trying again in %.0f s.",
+                _reason(exc),
+                wait,
+            )
+            await _wait(stop, wait)
+
+
+MAX_RETRY_WAIT = 60.0
+
+
+def _reason(exc: BaseException) -> str:
+    """An error in one line: the driver's message rather than SQLAlchemy's wrapping."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = str(cause).strip().splitlines()
+    return lines[0] if lines else type(cause).__name__
 
 
 async def _lead(
