@@ -330,16 +330,18 @@ async def list_for_viewer(
         query = query.where(Notification.read_at.is_(None))
     if after is not None:
         anchor = await session.get(Notification, after)
-        if anchor is not None and anchor.recipient_id == viewer.id:
-            query = query.where(
-                or_(
-                    Notification.created_at < anchor.created_at,
-                    and_(
-                        Notification.created_at == anchor.created_at,
-                        Notification.id < anchor.id,
-                    ),
-                )
+        if anchor is None or anchor.recipient_id != viewer.id:
+            # Someone else's cursor reads as one that does not exist, as a garbled one does.
+            raise NotFound(N_("Nothing with this ID exists."), field="after")
+        query = query.where(
+            or_(
+                Notification.created_at < anchor.created_at,
+                and_(
+                    Notification.created_at == anchor.created_at,
+                    Notification.id < anchor.id,
+                ),
             )
+        )
     rows = list(
         await session.scalars(
             query.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(first + 1)

@@ -187,6 +187,28 @@ async def test_the_viewer_pages_filters_and_marks_notifications_read(
     assert all(n["readAt"] is None for n in foreign["nodes"] if n["id"] == foreign_id)
 
 
+async def test_someone_elses_cursor_reads_as_one_that_does_not_exist(
+    company: Company, gql: GraphQLClient, pipeline: Broker, sink: Sink
+) -> None:
+    tenant = company.tenant.tenant
+    for address in ("controller@sunrise.test", "accountant@sunrise.test"):
+        await _notify(tenant, address, key=f"cursor:{address}")
+    theirs = (await listing(gql, company.token("accountant")))["nodes"][0]["id"]
+    mine = (await listing(gql, company.token("controller")))["nodes"][0]["id"]
+
+    def after(cursor: str) -> Any:
+        variables = {"first": 5, "after": cursor, "unread": False}
+        return gql.execute(LIST, variables, token=company.token("controller"))
+
+    foreign, garbled, own = await after(theirs), await after("garbled"), await after(mine)
+
+    assert foreign == garbled
+    assert [(e["message"], e["path"]) for e in foreign["errors"]] == [
+        ("Nothing with this ID exists.", ["notifications"])
+    ]
+    assert "errors" not in own
+
+
 async def test_a_transient_smtp_failure_is_retried_and_a_permanent_one_is_recorded(
     company: Company, gql: GraphQLClient, pipeline: Broker, sink: Sink
 ) -> None:
@@ -373,7 +395,7 @@ async def _at_least(gql: GraphQLClient, token: str, count: int) -> bool:
     return len((await listing(gql, token, first=100))["nodes"]) >= count
 
 
-async def _notify(tenant: Tenant, address: str) -> Any:
+async def _notify(tenant: Tenant, address: str, *, key: str | None = None) -> Any:
     with use_tenant(tenant):
         async with tenant_session() as session:
             user = await session.scalar(select(User).where(User.email == address))
@@ -383,7 +405,7 @@ async def _notify(tenant: Tenant, address: str) -> Any:
                 session,
                 reader,
                 "approval.requested",
-                f"test:{address}",
+                key or f"test:{address}",
                 {"requester": "A", "amount": "1", "purpose": "p", "due": "d", "submitted": "s"},
             )
             assert created is not None
