@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from dramatiq import Broker
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import outbox
@@ -286,3 +286,51 @@ PAYLOAD = {"advance_id": "a", "employee_id": "e", "status": "disbursed", "change
 
 async def _nothing_unsent(tenant: Tenant) -> bool:
     return await unsent(tenant) == []
+
+
+async def test_a_relay_whose_listening_connection_drops_listens_again(
+    company: Company,
+    gql: GraphQLClient,
+    broker: Broker,
+    engine: AsyncEngine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tenant = company.tenant.tenant
+    await settle_all_sent(broker, tenant)
+    caplog.set_level(logging.WARNING, logger="workers.relay")
+    stop = asyncio.Event()
+    running = asyncio.create_task(relay.run_relay(broker, stop, sweep_every=3600))
+    try:
+        first = await eventually(lambda: _listening(engine))
+        async with engine.connect() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": first[0]})
+        second = await eventually(lambda: _listening_other_than(engine, first))
+        await asyncio.sleep(0.5)  # the sweep that follows a new connection is over
+        # Its next sweep is an hour away: only a notification can wake the relay now.
+        async with tenant_session(tenant) as session:
+            await outbox.enqueue(session, "advance.changed", PAYLOAD, f"relisten-{second[0]}")
+        await eventually(lambda: _nothing_unsent(tenant), timeout=10)
+    finally:
+        stop.set()
+        await running
+
+    assert [r.getMessage() for r in caplog.records if r.name == "workers.relay"] == [
+        "The outbox relay's listening connection was lost; it listens again."
+    ]
+    assert await _listening(engine) == []  # a stopped relay leaves no listener in the pool
+
+
+async def _listening(engine: AsyncEngine) -> list[int]:
+    """The backends of this database listening for the outbox (their last query)."""
+    async with engine.connect() as conn:
+        rows = await conn.scalars(
+            text(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                " AND query ILIKE 'LISTEN%renshi_outbox%'"
+            )
+        )
+        return list(rows)
+
+
+async def _listening_other_than(engine: AsyncEngine, before: list[int]) -> list[int]:
+    return [pid for pid in await _listening(engine) if pid not in before]

@@ -12,7 +12,8 @@ a row twice at the same time), publish each as a message, mark the batch sent, c
 
 The relay learns of new rows from the NOTIFY each `domain.outbox.enqueue` sends on
 commit, and sweeps every active tenant now and then in case a notification was missed
-(the relay was down, its listening connection dropped).
+(the relay was down, its listening connection dropped). A listening connection that
+drops is opened again.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 from dramatiq import Broker, Message
 from dramatiq.errors import ActorNotFound
 from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from domain import clock
 from domain.outbox import CHANNEL, OutboxMessage
@@ -152,7 +154,8 @@ async def run_relay(
     broker: Broker, stop: asyncio.Event, *, sweep_every: float = 10.0, idle: float = 1.0
 ) -> None:
     """Relay until `stop` is set: tenants named by notifications at once, all tenants
-    every `sweep_every` seconds."""
+    every `sweep_every` seconds. A lost listening connection is opened again (and a sweep
+    catches up what was notified meanwhile)."""
     woken: set[str] = set()
     wake = asyncio.Event()
 
@@ -160,11 +163,15 @@ async def run_relay(
         woken.add(slug)
         wake.set()
 
-    next_sweep = 0.0
-    async with get_engine().connect() as listening:
-        raw = await listening.get_raw_connection()
-        await raw.driver_connection.add_listener(CHANNEL, notified)  # type: ignore[union-attr]
+    listener = Listener(notified, wake)
+    next_sweep = next_listen = 0.0
+    try:
         while not stop.is_set():
+            if not listener.alive and time.monotonic() >= next_listen:
+                if await listener.listen():
+                    next_sweep = 0.0  # notifications may have been missed until now
+                else:
+                    next_listen = time.monotonic() + sweep_every
             try:
                 if time.monotonic() >= next_sweep:
                     woken.clear()
@@ -187,6 +194,71 @@ async def run_relay(
             if not woken:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(_first(wake, stop), timeout=idle)
+    finally:
+        await listener.close()
+
+
+class Listener:
+    """The connection on which the relay listens for the outbox's notifications.
+
+    The server may close it (a restart, an administrator, a network cut); it then says so
+    through `wake`, and `listen` opens a new one.
+    """
+
+    def __init__(self, notified: Any, wake: asyncio.Event) -> None:
+        self.notified = notified
+        self.wake = wake
+        self.conn: AsyncConnection | None = None
+        self.lost = False
+        self.terms = 0  # how many connections listened (for tests)
+
+    @property
+    def alive(self) -> bool:
+        return self.conn is not None and not self.lost
+
+    async def listen(self) -> bool:
+        """Open a connection and listen on it; False (and a warning) when that fails."""
+        await self.close()
+        try:
+            conn = await get_engine().connect()
+        except Exception as exc:
+            log.warning(
+                "The outbox relay cannot listen for new rows (%s); sweeping meanwhile.", exc
+            )
+            return False
+        try:
+            raw = (await conn.get_raw_connection()).driver_connection
+            await raw.add_listener(CHANNEL, self.notified)  # type: ignore[union-attr]
+            raw.add_termination_listener(self._terminated)  # type: ignore[union-attr]
+        except Exception as exc:
+            await _discard(conn)
+            log.warning(
+                "The outbox relay cannot listen for new rows (%s); sweeping meanwhile.", exc
+            )
+            return False
+        self.conn, self.lost = conn, False
+        self.terms += 1
+        if self.terms > 1:
+            log.warning("The outbox relay's listening connection was lost; it listens again.")
+        return True
+
+    def _terminated(self, _conn: Any) -> None:
+        self.lost = True
+        self.wake.set()
+
+    async def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            # Never back to the pool: it would go on listening for its next user.
+            await _discard(conn)
+
+
+async def _discard(conn: AsyncConnection) -> None:
+    """Close a connection for good (it may be dead already), not returning it to the pool."""
+    with contextlib.suppress(Exception):
+        await conn.invalidate()
+    with contextlib.suppress(Exception):
+        await conn.close()
 
 
 async def _first(*events: asyncio.Event) -> None:
