@@ -17,8 +17,8 @@ at 08:00:02.
 
 Every hour on the hour, each active tenant gets a `reminders.scan` message with the
 instant of the run: the scan judges each branch on its own local calendar
-(`domain.reminders.run_date`), so "09:00 local" needs no job per time zone and a
-missed hour is caught up by the next one.
+(`domain.reminders.run_date`), so "09:00 local" needs no job per time zone, and the
+reminders of a local day that no scan reached go out at the next scan.
 """
 
 from __future__ import annotations
