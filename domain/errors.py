@@ -19,6 +19,23 @@ class DomainError(Exception):
         self.params = params
 
 
+class Refusals(DomainError):
+    """Several refusals of one input at once, so a form can mark every bad field."""
+
+    def __init__(self, errors: list[DomainError]) -> None:
+        super().__init__(errors[0].message, field=errors[0].field, **errors[0].params)
+        self.code = errors[0].code
+        self.errors = errors
+
+    @classmethod
+    def raise_any(cls, errors: list[DomainError]) -> None:
+        """Raise the one refusal, or all of them, when there is any."""
+        if len(errors) == 1:
+            raise errors[0]
+        if errors:
+            raise cls(errors)
+
+
 class NotFound(DomainError):
     """Raised when a record does not exist or is not visible to the viewer (same answer)."""
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from domain import audit, outbox
 from domain.advances.chain import placements
 from domain.advances.models import OUTSTANDING_STATUSES, Advance, ApprovalStep, LedgerEntry
-from domain.errors import DomainError
+from domain.errors import DomainError, Refusals
 from domain.identity.actions import Viewer
 from domain.identity.models import User
 from domain.notifications import (
@@ -67,23 +67,37 @@ class ReminderPolicy:
     approval_wait_hours: int = 16  # working hours a step may wait
 
     def validated(self) -> ReminderPolicy:
+        """This policy, or every reason it is refused, each naming its field."""
+        refusals: list[DomainError] = []
         if not 1 <= self.due_soon_days <= 60:
-            raise DomainError(N_("Choose 1 to {count} days."), field="dueSoonDays", count=60)
+            refusals.append(
+                DomainError(N_("Choose 1 to {count} days."), field="dueSoonDays", count=60)
+            )
         for field, value in (
             ("escalateManagerDays", self.escalate_manager_days),
             ("escalateFinanceDays", self.escalate_finance_days),
         ):
             if not 2 <= value <= 365:
-                raise DomainError(N_("Choose 2 to {count} days."), field=field, count=365)
-        if self.escalate_finance_days <= self.escalate_manager_days:
-            raise DomainError(
-                N_("Finance hears of an overdue advance after the manager does."),
-                field="escalateFinanceDays",
+                refusals.append(
+                    DomainError(N_("Choose 2 to {count} days."), field=field, count=365)
+                )
+        in_range = not any(r.field.startswith("escalate") for r in refusals if r.field)
+        if in_range and self.escalate_finance_days <= self.escalate_manager_days:
+            refusals.append(
+                DomainError(
+                    N_("Finance hears of an overdue advance after the manager does."),
+                    field="escalateFinanceDays",
+                )
             )
         if not 1 <= self.approval_wait_hours <= 720:
-            raise DomainError(
-                N_("Choose 1 to {count} working hours."), field="approvalWaitHours", count=720
+            refusals.append(
+                DomainError(
+                    N_("Choose 1 to {count} working hours."),
+                    field="approvalWaitHours",
+                    count=720,
+                )
             )
+        Refusals.raise_any(refusals)
         return self
 
 

@@ -11,7 +11,7 @@ from typing import TypeVar
 import strawberry
 
 from domain.clock import local_today
-from domain.errors import DomainError, NotFound
+from domain.errors import DomainError, NotFound, Refusals
 from domain.money import Money as DomainMoney
 from i18n import N_
 from schema.context import RequestContext
@@ -87,5 +87,7 @@ async def attempt(
     context.require_viewer()
     try:
         return await action(), []
+    except Refusals as refusals:
+        return None, [user_error(error, context.locale) for error in refusals.errors]
     except DomainError as error:
         return None, [user_error(error, context.locale)]

@@ -416,6 +416,19 @@ async def test_an_admin_edits_the_reminder_policy_and_others_may_not(
     refused = await gql.execute(
         SET_POLICY, {"input": wanted | {"escalateFinanceDays": 3}}, token=admin
     )
+    all_wrong = await gql.execute(
+        SET_POLICY,
+        {
+            "input": {
+                "dueSoonDays": 0,
+                "escalateManagerDays": 4,
+                "escalateFinanceDays": 400,
+                "approvalWaitHours": 721,
+            }
+        },
+        token=admin,
+        headers={"Accept-Language": "en"},
+    )
     forbidden = await gql.execute(SET_POLICY, {"input": wanted}, token=company.token("rep0"))
     after = await gql.execute(POLICY, token=admin)
     restored = await gql.execute(
@@ -436,6 +449,23 @@ async def test_an_admin_edits_the_reminder_policy_and_others_may_not(
             "message": "财务部门收到逾期通知的时间须晚于经理。",  # the tenant reads Chinese
         }
     ]
+    # Every bad field is named at once, so a form can mark them all.
+    assert all_wrong["data"]["setReminderPolicy"] == {
+        "policy": None,
+        "userErrors": [
+            {"field": "dueSoonDays", "code": "INVALID", "message": "Choose 1 to 60 days."},
+            {
+                "field": "escalateFinanceDays",
+                "code": "INVALID",
+                "message": "Choose 2 to 365 days.",
+            },
+            {
+                "field": "approvalWaitHours",
+                "code": "INVALID",
+                "message": "Choose 1 to 720 working hours.",
+            },
+        ],
+    }
     assert forbidden["data"]["setReminderPolicy"]["userErrors"][0]["code"] == "FORBIDDEN"
     assert after["data"]["reminderPolicy"] == wanted
     assert restored["data"]["setReminderPolicy"]["userErrors"] == []
