@@ -483,9 +483,10 @@ class _Scan:
                 .order_by(User.email)
             ):
                 users.setdefault(user.employee_id, []).append(user)  # type: ignore[arg-type]
+        found = {a.id: manager_of.get((a.employee_id, days[a.branch_id])) for a in advances}
         return {
-            a.id: users.get(manager_of.get((a.employee_id, days[a.branch_id])), [])  # type: ignore[arg-type]
-            for a in advances
+            advance_id: users.get(manager, []) if manager is not None else []
+            for advance_id, manager in found.items()
         }
 
     async def _role_users(self, role: str) -> list[User]:

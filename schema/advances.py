@@ -172,8 +172,10 @@ class Instalment:
         return cls(
             seq=state.seq,
             due_on=state.due_on,
-            amount=_money(state.amount.amount, state.amount.currency, context),  # type: ignore[arg-type]
-            recovered=_money(state.recovered.amount, state.recovered.currency, context),  # type: ignore[arg-type]
+            amount=Money.of(state.amount.amount, state.amount.currency, context.format_locale),
+            recovered=Money.of(
+                state.recovered.amount, state.recovered.currency, context.format_locale
+            ),
             status=state.status,
             deducted=state.status == "paid",
         )

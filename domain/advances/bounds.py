@@ -34,12 +34,12 @@ PLAN_START_YEARS_BACK = 1
 PLAN_START_YEARS_AHEAD = 5
 
 
-@functools.cache
-def _tender() -> frozenset[str]:
-    """Currencies that are legal tender somewhere today, as CLDR records them: no
-    precious metals (XAU), funds (CLF), testing or "no currency" codes (XTS, XXX), and no
-    currency that has been withdrawn (DEM)."""
-    today = clock.now().date()
+@functools.lru_cache(maxsize=2)
+def _tender(today: dt.date) -> frozenset[str]:
+    """Currencies that are legal tender somewhere on `today`, as CLDR records them: no
+    precious metals (XAU), funds (CLF), testing codes (XTS) or the code for no currency,
+    and no currency that has been withdrawn (DEM). Kept per day, so a long-running
+    process follows withdrawals."""
     found: set[str] = set()
     for territory in get_global("territory_currencies"):
         found.update(get_territory_currencies(territory, today, tender=True))
@@ -49,7 +49,7 @@ def _tender() -> frozenset[str]:
 def money_currency(value: str, *, field: str = "currency") -> str:
     """An ISO 4217 code of a currency people are paid in, or a `DomainError`."""
     code = currency_code(value, field=field)
-    if code not in _tender():
+    if code not in _tender(clock.now().date()):
         raise DomainError(
             N_("{value} is not a currency money is paid in."), field=field, value=code
         )
