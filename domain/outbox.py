@@ -70,13 +70,21 @@ async def enqueue_many(
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
-    if not session.info.get(NOTIFIED_KEY):
-        # One NOTIFY per transaction is enough: the relay then drains the whole tenant.
-        tenant = session.info[TENANT_INFO_KEY]
-        await session.execute(
-            text("SELECT pg_notify(:channel, :slug)"), {"channel": CHANNEL, "slug": tenant.slug}
-        )
-        session.info[NOTIFIED_KEY] = True
+    await wake_relay(session)
+
+
+async def wake_relay(session: AsyncSession) -> None:
+    """Tell the relay that this transaction adds outbox rows (delivered on commit).
+
+    One NOTIFY per transaction is enough: the relay then drains the whole tenant.
+    """
+    if session.info.get(NOTIFIED_KEY):
+        return
+    tenant = session.info[TENANT_INFO_KEY]
+    await session.execute(
+        text("SELECT pg_notify(:channel, :slug)"), {"channel": CHANNEL, "slug": tenant.slug}
+    )
+    session.info[NOTIFIED_KEY] = True
 
 
 def jsonable(value: Any) -> Any:

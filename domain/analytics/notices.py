@@ -24,7 +24,6 @@ from sqlalchemy.types import Text
 
 from domain import outbox
 from domain.notifications import SEND_EMAIL, Draft
-from tenants.binding import TENANT_INFO_KEY
 
 _COLUMNS = (
     "id",
@@ -85,18 +84,5 @@ async def notify_in_bulk(session: AsyncSession, drafts: list[Draft]) -> tuple[in
             found.append(values[column])
     row = (await session.execute(_NOTIFY, {**columns, "actor": SEND_EMAIL})).one()
     if row.queued:
-        await _wake_relay(session)
+        await outbox.wake_relay(session)
     return int(row.created), int(row.queued)
-
-
-async def _wake_relay(session: AsyncSession) -> None:
-    """Tell the relay about the new outbox rows, once per transaction, as
-    `outbox.enqueue_many` does (the flag is its own, so neither notifies twice)."""
-    if session.info.get(outbox.NOTIFIED_KEY):
-        return
-    tenant = session.info[TENANT_INFO_KEY]
-    await session.execute(
-        text("SELECT pg_notify(:channel, :slug)"),
-        {"channel": outbox.CHANNEL, "slug": tenant.slug},
-    )
-    session.info[outbox.NOTIFIED_KEY] = True
