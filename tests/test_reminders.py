@@ -491,6 +491,22 @@ async def test_the_scheduler_fans_a_scan_out_to_every_active_tenant(
     assert sent == len([t for t in await list_tenants() if t.is_active])
 
 
+async def end_the_active_scheduler(engine: AsyncEngine) -> None:
+    """Close the connection that holds the leader lock, as if its scheduler died. Only this
+    database's holder: schedulers of other databases on the server hold their own."""
+    async with engine.connect() as conn:
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND ((classid::bigint << 32) | objid::bigint) = :key"
+                " AND database = (SELECT oid FROM pg_database"
+                " WHERE datname = current_database())"
+            ),
+            {"key": schedulers.LEADER_LOCK_KEY},
+        )
+        await conn.commit()
+
+
 def _queue_empty(broker: Any) -> bool:
     with broker.pool.connection() as conn:
         row = conn.execute(
@@ -516,19 +532,8 @@ async def test_one_scheduler_is_active_and_another_takes_over_when_it_dies(
         await asyncio.sleep(0.5)  # five polls of the second: the lock stays taken
         second_led_early = second.leading.is_set()
 
-        # The active one dies: its connection, and with it the lock, goes away. Only this
-        # database's holder: schedulers of other databases on the server hold their own.
-        async with engine.connect() as conn:
-            await conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                    " AND ((classid::bigint << 32) | objid::bigint) = :key"
-                    " AND database = (SELECT oid FROM pg_database"
-                    " WHERE datname = current_database())"
-                ),
-                {"key": schedulers.LEADER_LOCK_KEY},
-            )
-            await conn.commit()
+        # The active one dies: its connection, and with it the lock, goes away.
+        await end_the_active_scheduler(engine)
         await asyncio.wait_for(second.leading.wait(), 10)
         await eventually(lambda: not first.leading.is_set() or first.terms > 1, timeout=10)
     finally:
@@ -644,17 +649,7 @@ async def test_a_leader_that_lost_its_lock_runs_no_slot_and_no_slot_is_skipped(
             )
         )
         await asyncio.sleep(1.5)
-        async with engine.connect() as conn:
-            await conn.execute(
-                text(
-                    "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                    " AND ((classid::bigint << 32) | objid::bigint) = :key"
-                    " AND database = (SELECT oid FROM pg_database"
-                    " WHERE datname = current_database())"
-                ),
-                {"key": schedulers.LEADER_LOCK_KEY},
-            )
-            await conn.commit()
+        await end_the_active_scheduler(engine)
         await asyncio.wait_for(second.leading.wait(), 10)
         both_believed_they_led = first.leading.is_set()
         await asyncio.sleep(2.5)
